@@ -1,0 +1,44 @@
+# The interface for newcomers and operators: `make run` and `make test` are all you need.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test test-unit lint format schemas topics clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## Install Python dependencies into .venv and fetch the Kafka jars
+	$(PY) -c 'from deploy.local import kafka_libs; print("Kafka jars:", kafka_libs())'
+
+run: install ## Run the whole system (Kafka, databases, services) until Ctrl-C
+	$(PY) -m deploy.run
+
+test: install ## Run every test against a real Kafka broker and PostgreSQL
+	$(PY) -m pytest
+
+test-unit: $(STAMP) ## Run the unit tests only (no servers)
+	$(PY) -m pytest tests/unit
+
+lint: $(STAMP) ## Check style and lint
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP) ## Format the code
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+schemas: $(STAMP) ## Regenerate the event JSON Schemas under shared/events/schemas
+	$(PY) -m shared.events.schemas
+
+clean: ## Remove local data of `make run` (keeps the installed environment)
+	rm -rf .run

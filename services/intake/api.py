@@ -1,0 +1,322 @@
+"""intake's HTTP API: partner institutions register candidates and record survey data."""
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response, status
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.intake import domain
+from services.intake.tables import CandidateRow, SurveyReportRow
+from shared.events.codes import (
+    AccessRoute,
+    DeveloperType,
+    DiseaseClass,
+    DomesticStatus,
+    Modality,
+    ProductCategory,
+    ProgramStage,
+    SurveyReportKind,
+)
+from shared.events.intake import (
+    MAX_DOMESTIC_PATIENTS,
+    Candidate,
+    CandidateProfile,
+    CandidateRegistered,
+    CandidateUpdated,
+    CandidateWithdrawn,
+    DrugLossLinkage,
+    OverseasApproval,
+    SurveyReportSubmitted,
+)
+from shared.events.registry import StageChange
+from shared.service import ServiceRuntime
+from shared.web import Problem, validation_problem
+
+router = APIRouter(prefix="/candidates", tags=["candidates"])
+
+
+class CandidateOut(Candidate):
+    created_at: datetime
+    updated_at: datetime
+
+
+class CandidatePage(BaseModel):
+    items: list[CandidateOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class CandidatePatch(BaseModel):
+    """Fields to change; those left out keep their value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=4000)
+    modality: Modality | None = None
+    product_category: ProductCategory | None = None
+    target_disease: str | None = Field(default=None, min_length=1, max_length=200)
+    disease_category: str | None = Field(default=None, max_length=200)
+    disease_class: DiseaseClass | None = None
+    estimated_domestic_patients: int | None = Field(default=None, ge=0, le=MAX_DOMESTIC_PATIENTS)
+    overseas_approvals: list[OverseasApproval] | None = Field(default=None, max_length=20)
+    domestic_status: DomesticStatus | None = None
+    access_route: AccessRoute | None = None
+    developer_type: DeveloperType | None = None
+    developer_name: str | None = Field(default=None, max_length=200)
+    orphan_designation: bool | None = None
+    pediatric: bool | None = None
+    drug_loss: DrugLossLinkage | None = None
+    market_viability_notes: str | None = Field(default=None, max_length=4000)
+
+
+class Withdrawal(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class SurveyReportIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: SurveyReportKind
+    title: str = Field(min_length=1, max_length=200)
+    summary: str = Field(min_length=1, max_length=8000)
+    submitted_on: date
+
+
+class SurveyReportOut(SurveyReportIn):
+    report_id: str
+    candidate_id: str
+    created_at: datetime
+
+
+def _runtime(request: Request) -> ServiceRuntime:
+    return request.app.state.runtime
+
+
+def _candidate(row: CandidateRow) -> Candidate:
+    return Candidate.model_validate({name: getattr(row, name) for name in Candidate.model_fields})
+
+
+def _out(row: CandidateRow) -> CandidateOut:
+    return CandidateOut.model_validate(
+        {name: getattr(row, name) for name in CandidateOut.model_fields}
+    )
+
+
+def _store(row: CandidateRow, candidate: Candidate) -> None:
+    for name, value in candidate.model_dump(mode="json").items():
+        setattr(row, name, value)
+    row.updated_at = datetime.now(UTC)
+
+
+async def _load(
+    session: AsyncSession, candidate_id: str, *, for_update: bool = False
+) -> CandidateRow:
+    query = select(CandidateRow).where(CandidateRow.candidate_id == candidate_id)
+    if for_update:
+        query = query.with_for_update()
+    row = (await session.execute(query)).scalar_one_or_none()
+    if row is None:
+        raise Problem(404, "Not found", f"No candidate {candidate_id}.")
+    return row
+
+
+def _etag(row: CandidateRow) -> str:
+    return f'"{row.version}"'
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=CandidateOut)
+async def register_candidate(
+    profile: CandidateProfile, request: Request, response: Response
+) -> CandidateOut:
+    """Register a candidate technology found by the domestic and overseas survey."""
+    runtime = _runtime(request)
+    candidate = domain.register(profile, candidate_id=str(uuid.uuid4()), registered_by=None)
+    now = datetime.now(UTC)
+    row = CandidateRow(created_at=now)
+    _store(row, candidate)
+    async with runtime.db.transaction() as session:
+        session.add(row)
+        await runtime.outbox.add(
+            session,
+            CandidateRegistered(
+                candidate_id=candidate.candidate_id,
+                candidate=candidate,
+                stage=StageChange(previous=None, current=candidate.stage),
+            ),
+        )
+    response.headers["Location"] = f"/candidates/{candidate.candidate_id}"
+    response.headers["ETag"] = _etag(row)
+    return _out(row)
+
+
+@router.get("", response_model=CandidatePage)
+async def list_candidates(
+    request: Request,
+    modality: Modality | None = None,
+    product_category: ProductCategory | None = None,
+    disease_class: DiseaseClass | None = None,
+    stage: ProgramStage | None = None,
+    q: Annotated[str | None, Query(max_length=100, description="Text in name or disease")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> CandidatePage:
+    """List candidates, newest first, with optional filters."""
+    filters: list[Any] = []
+    for column, value in (
+        (CandidateRow.modality, modality),
+        (CandidateRow.product_category, product_category),
+        (CandidateRow.disease_class, disease_class),
+        (CandidateRow.stage, stage),
+    ):
+        if value is not None:
+            filters.append(column == value.value)
+    if q:
+        pattern = f"%{q}%"
+        filters.append(
+            CandidateRow.name.ilike(pattern) | CandidateRow.target_disease.ilike(pattern)
+        )
+    async with _runtime(request).db.sessions() as session:
+        total = (
+            await session.execute(select(func.count()).select_from(CandidateRow).where(*filters))
+        ).scalar_one()
+        rows = (
+            await session.execute(
+                select(CandidateRow)
+                .where(*filters)
+                .order_by(CandidateRow.created_at.desc(), CandidateRow.candidate_id)
+                .limit(limit)
+                .offset(offset)
+            )
+        ).scalars()
+        items = [_out(row) for row in rows]
+    return CandidatePage(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.get("/{candidate_id}", response_model=CandidateOut)
+async def get_candidate(candidate_id: str, request: Request, response: Response) -> CandidateOut:
+    async with _runtime(request).db.sessions() as session:
+        row = await _load(session, candidate_id)
+    response.headers["ETag"] = _etag(row)
+    return _out(row)
+
+
+@router.patch("/{candidate_id}", response_model=CandidateOut)
+async def update_candidate(
+    candidate_id: str,
+    patch: CandidatePatch,
+    request: Request,
+    response: Response,
+    if_match: Annotated[str | None, Header(description="ETag of the version being changed")] = None,
+) -> CandidateOut:
+    """Change survey data; the result must still satisfy every rule of a candidate."""
+    runtime = _runtime(request)
+    async with runtime.db.transaction() as session:
+        row = await _load(session, candidate_id, for_update=True)
+        if if_match is not None and if_match != _etag(row):
+            raise Problem(412, "Precondition failed", f"The candidate is now at {_etag(row)}.")
+        try:
+            revised, changed = domain.revise(_candidate(row), patch.model_dump(exclude_unset=True))
+        except ValidationError as error:
+            raise validation_problem(error) from error
+        except domain.RuleViolation as error:
+            raise Problem(409, "Conflict", str(error)) from error
+        if changed:
+            _store(row, revised)
+            await runtime.outbox.add(
+                session,
+                CandidateUpdated(
+                    candidate_id=candidate_id, candidate=revised, changed_fields=changed
+                ),
+            )
+    response.headers["ETag"] = _etag(row)
+    return _out(row)
+
+
+@router.post("/{candidate_id}/withdrawal", response_model=CandidateOut)
+async def withdraw_candidate(
+    candidate_id: str, withdrawal: Withdrawal, request: Request
+) -> CandidateOut:
+    """Withdraw a candidate from the program; its survey record is closed."""
+    runtime = _runtime(request)
+    async with runtime.db.transaction() as session:
+        row = await _load(session, candidate_id, for_update=True)
+        candidate = _candidate(row)
+        try:
+            withdrawn = domain.withdraw(candidate)
+        except domain.RuleViolation as error:
+            raise Problem(409, "Conflict", str(error)) from error
+        _store(row, withdrawn)
+        await runtime.outbox.add(
+            session,
+            CandidateWithdrawn(
+                candidate_id=candidate_id,
+                reason=withdrawal.reason,
+                stage=StageChange(previous=candidate.stage, current=withdrawn.stage),
+            ),
+        )
+    return _out(row)
+
+
+@router.post(
+    "/{candidate_id}/survey-reports",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SurveyReportOut,
+)
+async def submit_survey_report(
+    candidate_id: str, report: SurveyReportIn, request: Request, response: Response
+) -> SurveyReportOut:
+    """Submit an interim (中間報告) or final (調査結果報告) survey report."""
+    runtime = _runtime(request)
+    async with runtime.db.transaction() as session:
+        row = await _load(session, candidate_id, for_update=True)
+        final_exists = (
+            await session.execute(
+                select(func.count())
+                .select_from(SurveyReportRow)
+                .where(
+                    SurveyReportRow.candidate_id == candidate_id,
+                    SurveyReportRow.kind == SurveyReportKind.FINAL.value,
+                )
+            )
+        ).scalar_one() > 0
+        try:
+            domain.ensure_report_allowed(_candidate(row), report.kind, final_exists)
+        except domain.RuleViolation as error:
+            raise Problem(409, "Conflict", str(error)) from error
+        stored = SurveyReportRow(
+            report_id=str(uuid.uuid4()),
+            candidate_id=candidate_id,
+            created_at=datetime.now(UTC),
+            **report.model_dump(),
+        )
+        session.add(stored)
+        await runtime.outbox.add(
+            session,
+            SurveyReportSubmitted(
+                candidate_id=candidate_id, report_id=stored.report_id, **report.model_dump()
+            ),
+        )
+    response.headers["Location"] = f"/candidates/{candidate_id}/survey-reports/{stored.report_id}"
+    return SurveyReportOut.model_validate(stored, from_attributes=True)
+
+
+@router.get("/{candidate_id}/survey-reports", response_model=list[SurveyReportOut])
+async def list_survey_reports(candidate_id: str, request: Request) -> list[SurveyReportOut]:
+    async with _runtime(request).db.sessions() as session:
+        await _load(session, candidate_id)
+        rows = (
+            await session.execute(
+                select(SurveyReportRow)
+                .where(SurveyReportRow.candidate_id == candidate_id)
+                .order_by(SurveyReportRow.submitted_on, SurveyReportRow.created_at)
+            )
+        ).scalars()
+        return [SurveyReportOut.model_validate(row, from_attributes=True) for row in rows]

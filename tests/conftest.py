@@ -1,0 +1,110 @@
+"""Real servers for the test session: a Kafka broker and a PostgreSQL server.
+
+Each is taken, in this order, from an explicit address (KAFKA_BOOTSTRAP_SERVERS,
+TEST_POSTGRES_URL), from testcontainers where a Docker engine answers, or from the
+local launcher in deploy/local.py, which needs neither Docker nor a network.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from deploy.local import KafkaBroker, PostgresServer
+from shared.messaging.topics import ensure_topics
+
+_timings: dict[str, float] = {}
+
+
+def _docker_engine_answers() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=15).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+@pytest.fixture(scope="session")
+def docker_available() -> bool:
+    return _docker_engine_answers()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(
+    tmp_path_factory: pytest.TempPathFactory, docker_available: bool
+) -> Iterator[str]:
+    if given := os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        yield given
+        return
+    if docker_available:
+        from testcontainers.kafka import KafkaContainer  # imported lazily: needs a daemon
+
+        with KafkaContainer("apache/kafka:4.1.1") as container:
+            yield container.get_bootstrap_server()
+        return
+    broker = KafkaBroker(tmp_path_factory.mktemp("kafka"))
+    broker.start()
+    assert broker.ready_after_s is not None
+    _timings["Kafka broker ready after (s)"] = broker.ready_after_s
+    try:
+        yield broker.bootstrap_servers
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url(
+    tmp_path_factory: pytest.TempPathFactory, docker_available: bool
+) -> Iterator[str]:
+    """An asyncpg URL of a server database from which test databases are created."""
+    if given := os.environ.get("TEST_POSTGRES_URL"):
+        yield given
+        return
+    if docker_available:
+        from testcontainers.postgres import PostgresContainer
+
+        with PostgresContainer("postgres:15", driver="asyncpg") as container:
+            yield container.get_connection_url()
+        return
+    started = time.monotonic()
+    server = PostgresServer(tmp_path_factory.mktemp("postgres"))
+    server.start()
+    _timings["PostgreSQL ready after (s)"] = time.monotonic() - started
+    try:
+        yield server.url("postgres")
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def database_url(postgres_server_url: str) -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database for one test."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    await admin.dispose()
+    base, _, _ = postgres_server_url.rpartition("/")
+    yield f"{base}/{name}"
+
+
+@pytest.fixture
+async def topic_prefix(kafka_bootstrap: str) -> str:
+    """Topics of the spec under a prefix of this test's own, so tests never share topics."""
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    await ensure_topics(kafka_bootstrap, prefix=prefix, max_replication=1)
+    return prefix
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for label, seconds in _timings.items():
+        terminalreporter.write_line(f"{label}: {seconds:.1f}")
