@@ -43,7 +43,8 @@ class InvalidEvent(ValueError):
 class CloudEvent(BaseModel):
     """One event as the whole system sees it: envelope attributes plus JSON data."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Extensions we do not know are dropped, as the CloudEvents spec asks of consumers.
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     id: str = Field(default_factory=lambda: str(uuid.uuid4()), min_length=1)
     source: str = Field(min_length=1, pattern=r"^/")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -44,6 +45,7 @@ def intake_settings(database_url: str, bootstrap: str, prefix: str, **extra: obj
     )
 
 
+@contextlib.asynccontextmanager
 async def run_intake(settings: Settings) -> AsyncIterator[RunningService]:
     assert settings.database_url is not None
     await migrations.upgrade("intake", settings.database_url)
@@ -61,5 +63,5 @@ async def run_intake(settings: Settings) -> AsyncIterator[RunningService]:
 async def intake(
     database_url: str, kafka_bootstrap: str, topic_prefix: str
 ) -> AsyncIterator[RunningService]:
-    async for service in run_intake(intake_settings(database_url, kafka_bootstrap, topic_prefix)):
+    async with run_intake(intake_settings(database_url, kafka_bootstrap, topic_prefix)) as service:
         yield service

@@ -8,9 +8,10 @@ import pytest
 from cloudevents.core.bindings.kafka import KafkaMessage, from_binary
 from cloudevents.core.formats.json import JSONFormat
 
+from deploy.local import free_port
 from services.intake.tables import CandidateRow, SurveyReportRow, messaging
 from tests.examples import aadc_gene_therapy, cystic_fibrosis
-from tests.integration.conftest import RunningService
+from tests.integration.conftest import RunningService, intake_settings, run_intake
 from tests.support import read_topic, wait_until
 
 pytestmark = pytest.mark.integration
@@ -207,3 +208,16 @@ async def test_health_and_readiness(intake: RunningService) -> None:
     ready = await intake.client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"database": "ok", "kafka": "ok"}
+
+
+async def test_without_kafka_writes_are_kept_and_readiness_says_why(
+    database_url: str,
+) -> None:
+    nowhere = f"127.0.0.1:{free_port()}"
+    async with run_intake(intake_settings(database_url, nowhere, "x.")) as intake:
+        ready = await intake.client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["database"] == "ok"
+        assert ready.json()["checks"]["kafka"].startswith("unreachable")
+        assert (await intake.client.post("/candidates", json=cystic_fibrosis())).status_code == 201
+        assert await intake.pending_events() == 1
