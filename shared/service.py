@@ -9,19 +9,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse
 
+from shared.audit import audit_router
+from shared.auth import Authenticator
 from shared.db import Database
 from shared.messaging.consumer import EventConsumer, Handler
 from shared.messaging.kafka import make_consumer, make_producer
 from shared.messaging.outbox import Outbox
 from shared.messaging.relay import OutboxRelay
-from shared.messaging.tables import MessagingTables
 from shared.settings import ServiceSettings
+from shared.tables import ServiceTables
+from shared.web import install_http_plumbing
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +46,14 @@ class ServiceRuntime:
     def __init__(
         self,
         settings: ServiceSettings,
-        tables: MessagingTables,
+        tables: ServiceTables,
         subscription: Subscription | None = None,
     ) -> None:
         self.settings = settings
         self.tables = tables
         self.subscription = subscription
         self.db = Database(settings.resolved_database_url)
+        self.auth = Authenticator(settings)
         self.outbox = Outbox(tables, producer=settings.service_name, source=settings.source)
         # Kafka clients bind to the running event loop, so they are made in start().
         self.producer: AIOKafkaProducer | None = None
@@ -154,3 +161,48 @@ class ServiceRuntime:
             await admin.describe_cluster()
         finally:
             await admin.close()
+
+
+def health_router(runtime: ServiceRuntime) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", summary="The process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get(
+        "/readyz",
+        summary="The database and Kafka are reachable",
+        responses={503: {"description": "Not ready; the checks say what is unreachable"}},
+    )
+    async def readyz() -> JSONResponse:
+        checks = await runtime.readiness()
+        ready = all(state == "ok" for state in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    return router
+
+
+def create_service_app(
+    runtime: ServiceRuntime, routers: Sequence[APIRouter], *, title: str, description: str
+) -> FastAPI:
+    """A service's FastAPI app, with the shared error handling, limits and lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title=title, description=description, version="1", lifespan=lifespan)
+    app.state.runtime = runtime
+    install_http_plumbing(app, max_body_bytes=runtime.settings.max_body_bytes)
+    app.include_router(health_router(runtime))
+    for router in [*routers, audit_router()]:
+        app.include_router(router)
+    return app

@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -29,6 +29,26 @@ class ServiceSettings(BaseSettings):
     relay_idle_seconds: float = Field(default=0.2, gt=0)
     consumer_max_attempts: int = Field(default=5, ge=1)
     consumer_retry_backoff_seconds: float = Field(default=0.5, ge=0)
+    credentials_file: Path | None = Field(
+        default=None,
+        description="The institutions and API-key hashes (python -m shared.identity)",
+    )
+    jwt_public_key_file: Path | None = Field(
+        default=None, description="PEM key that verifies OAuth2 client-credentials JWTs"
+    )
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    rate_limit_per_minute: int = Field(default=600, ge=1)
+    idempotency_ttl_seconds: int = Field(default=86_400, ge=1)
+
+    @model_validator(mode="after")
+    def _no_development_credentials_elsewhere(self) -> "ServiceSettings":
+        if self.environment != "development" and self.credentials_file is None:
+            raise ValueError(
+                "credentials_file must be set outside development: the built-in "
+                "development keys are public"
+            )
+        return self
 
     @property
     def source(self) -> str:

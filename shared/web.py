@@ -1,22 +1,66 @@
-"""The HTTP face every service shares: problem details, body limits, health and readiness."""
+"""HTTP plumbing every service shares: problem details, body limits, request ids, replays."""
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Sequence
-from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.service import ServiceRuntime
-
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+REQUEST_ID_HEADER = "X-Request-ID"
+
+
+class FieldError(BaseModel):
+    field: str
+    # "in" is a Python keyword; the wire name is what clients see.
+    location: str = Field(alias="in")
+    rule: str
+    message: str
+
+
+class ProblemDetails(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+    errors: list[FieldError] | None = None
+
+
+_PROBLEM_TITLES = {
+    400: "Malformed request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    409: "Conflict",
+    412: "Precondition failed",
+    413: "Body too large",
+    422: "Invalid request",
+    429: "Too many requests",
+    503: "Not ready",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the problems a route may answer with."""
+    return {
+        status: {
+            "description": _PROBLEM_TITLES[status],
+            "model": ProblemDetails,
+            "content": {PROBLEM_CONTENT_TYPE: {"schema": ProblemDetails.model_json_schema()}},
+        }
+        for status in statuses
+    }
 
 
 class Problem(Exception):
@@ -156,48 +200,50 @@ class _BodyTooLarge(Exception):
     pass
 
 
-def health_router(runtime: ServiceRuntime) -> APIRouter:
-    router = APIRouter(tags=["operations"])
+class RequestId:
+    """Gives each request an id (the caller's X-Request-ID if sent) for logs and the audit."""
 
-    @router.get("/healthz", summary="The process is alive")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
 
-    @router.get("/readyz", summary="The database and Kafka are reachable")
-    async def readyz() -> JSONResponse:
-        checks = await runtime.readiness()
-        ready = all(state == "ok" for state in checks.values())
-        return JSONResponse(
-            {"status": "ready" if ready else "not ready", "checks": checks},
-            status_code=200 if ready else 503,
-        )
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        sent = dict(scope["headers"]).get(REQUEST_ID_HEADER.lower().encode(), b"").decode()
+        request_id = sent if 0 < len(sent) <= 64 and sent.isprintable() else str(uuid.uuid4())
+        scope.setdefault("state", {})["request_id"] = request_id
 
-    return router
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append(
+                    (REQUEST_ID_HEADER.encode(), request_id.encode())
+                )
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
 
 
-def create_app(
-    runtime: ServiceRuntime, routers: Sequence[APIRouter], *, title: str, description: str
-) -> FastAPI:
-    """A service's FastAPI app, with the shared error handling, limits and lifespan."""
+class Replay(Exception):
+    """The request was already carried out under its idempotency key: answer as then."""
 
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI):  # type: ignore[no-untyped-def]
-        await runtime.start()
-        try:
-            yield
-        finally:
-            await runtime.stop()
+    def __init__(self, response: Response) -> None:
+        super().__init__("replayed")
+        self.response = response
 
-    app = FastAPI(title=title, description=description, version="1", lifespan=lifespan)
-    app.state.runtime = runtime
+
+async def _on_replay(_request: Request, replay: Replay) -> Response:
+    return replay.response
+
+
+def install_http_plumbing(app: FastAPI, *, max_body_bytes: int) -> None:
+    """Error handlers and middleware that make every service answer the same way."""
     app.add_exception_handler(RequestValidationError, _on_validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _on_http_error)  # type: ignore[arg-type]
     app.add_exception_handler(Problem, _on_problem)  # type: ignore[arg-type]
-    app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_body_bytes)
-    app.include_router(health_router(runtime))
-    for router in routers:
-        app.include_router(router)
-    return app
+    app.add_exception_handler(Replay, _on_replay)  # type: ignore[arg-type]
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.add_middleware(RequestId)
 
 
 def dump_openapi(app: FastAPI) -> str:

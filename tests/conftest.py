@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from deploy.local import KafkaBroker, PostgresServer
 from shared.messaging.topics import ensure_topics
+from tests.identities import Identities, issue_identities
 
 _timings: dict[str, float] = {}
 
@@ -103,6 +104,11 @@ async def topic_prefix(kafka_bootstrap: str) -> str:
     prefix = f"t{uuid.uuid4().hex[:10]}."
     await ensure_topics(kafka_bootstrap, prefix=prefix, max_replication=1)
     return prefix
+
+
+@pytest.fixture(scope="session")
+def identities(tmp_path_factory: pytest.TempPathFactory) -> Identities:
+    return issue_identities(tmp_path_factory.mktemp("identity") / "credentials.json")
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -5,12 +5,14 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake import domain
 from services.intake.tables import CandidateRow, SurveyReportRow
+from shared.auth import Principal, Scope, require
 from shared.events.codes import (
     AccessRoute,
     DeveloperType,
@@ -34,9 +36,16 @@ from shared.events.intake import (
 )
 from shared.events.registry import StageChange
 from shared.service import ServiceRuntime
-from shared.web import Problem, validation_problem
+from shared.web import Problem, problem_responses, validation_problem
+from shared.writes import Write, Writer, field_changes
 
-router = APIRouter(prefix="/candidates", tags=["candidates"])
+router = APIRouter(
+    prefix="/candidates",
+    tags=["candidates"],
+    responses=problem_responses(400, 401, 403, 404, 413, 422, 429),
+)
+Reader = Annotated[Principal, require(Scope.CANDIDATES_READ)]
+CandidateWriter = Annotated[Write, Writer(Scope.CANDIDATES_WRITE)]
 
 
 class CandidateOut(Candidate):
@@ -73,6 +82,11 @@ class CandidatePatch(BaseModel):
     pediatric: bool | None = None
     drug_loss: DrugLossLinkage | None = None
     market_viability_notes: str | None = Field(default=None, max_length=4000)
+    reason: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="Why; required once the final survey report is in (a correction)",
+    )
 
 
 class Withdrawal(BaseModel):
@@ -117,49 +131,75 @@ def _store(row: CandidateRow, candidate: Candidate) -> None:
 
 
 async def _load(
-    session: AsyncSession, candidate_id: str, *, for_update: bool = False
+    session: AsyncSession, candidate_id: str, principal: Principal, *, for_update: bool = False
 ) -> CandidateRow:
+    """The candidate, if the caller is party to it; 404 alike for absent and not theirs."""
     query = select(CandidateRow).where(CandidateRow.candidate_id == candidate_id)
     if for_update:
         query = query.with_for_update()
     row = (await session.execute(query)).scalar_one_or_none()
-    if row is None:
+    if row is None or not principal.party_to(row.registered_by):
         raise Problem(404, "Not found", f"No candidate {candidate_id}.")
     return row
+
+
+async def _final_report_exists(session: AsyncSession, candidate_id: str) -> bool:
+    count = await session.execute(
+        select(func.count())
+        .select_from(SurveyReportRow)
+        .where(
+            SurveyReportRow.candidate_id == candidate_id,
+            SurveyReportRow.kind == SurveyReportKind.FINAL.value,
+        )
+    )
+    return count.scalar_one() > 0
 
 
 def _etag(row: CandidateRow) -> str:
     return f'"{row.version}"'
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=CandidateOut)
-async def register_candidate(
-    profile: CandidateProfile, request: Request, response: Response
-) -> CandidateOut:
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CandidateOut,
+    responses=problem_responses(409),
+)
+async def register_candidate(profile: CandidateProfile, write: CandidateWriter) -> JSONResponse:
     """Register a candidate technology found by the domestic and overseas survey."""
-    runtime = _runtime(request)
-    candidate = domain.register(profile, candidate_id=str(uuid.uuid4()), registered_by=None)
-    now = datetime.now(UTC)
-    row = CandidateRow(created_at=now)
+    candidate = domain.register(
+        profile, candidate_id=str(uuid.uuid4()), registered_by=write.principal.institution_id
+    )
+    row = CandidateRow(created_at=datetime.now(UTC))
     _store(row, candidate)
-    async with runtime.db.transaction() as session:
+    async with write.transaction() as session:
         session.add(row)
-        await runtime.outbox.add(
-            session,
+        await session.flush()
+        await write.audit(
+            action="candidate.registered",
+            entity_type="candidate",
+            entity_id=candidate.candidate_id,
+            changes=field_changes(None, candidate.model_dump(mode="json")),
+        )
+        await write.publish(
             CandidateRegistered(
                 candidate_id=candidate.candidate_id,
                 candidate=candidate,
                 stage=StageChange(previous=None, current=candidate.stage),
-            ),
+            )
         )
-    response.headers["Location"] = f"/candidates/{candidate.candidate_id}"
-    response.headers["ETag"] = _etag(row)
-    return _out(row)
+        response = write.respond(
+            _out(row),
+            status_code=status.HTTP_201_CREATED,
+            headers={"Location": f"/candidates/{candidate.candidate_id}", "ETag": _etag(row)},
+        )
+    return response
 
 
 @router.get("", response_model=CandidatePage)
 async def list_candidates(
     request: Request,
+    principal: Reader,
     modality: Modality | None = None,
     product_category: ProductCategory | None = None,
     disease_class: DiseaseClass | None = None,
@@ -178,6 +218,8 @@ async def list_candidates(
     ):
         if value is not None:
             filters.append(column == value.value)
+    if not principal.sees_everything:
+        filters.append(CandidateRow.registered_by == principal.institution_id)
     if q:
         pattern = f"%{q}%"
         filters.append(
@@ -201,94 +243,114 @@ async def list_candidates(
 
 
 @router.get("/{candidate_id}", response_model=CandidateOut)
-async def get_candidate(candidate_id: str, request: Request, response: Response) -> CandidateOut:
+async def get_candidate(
+    candidate_id: str, request: Request, response: Response, principal: Reader
+) -> CandidateOut:
     async with _runtime(request).db.sessions() as session:
-        row = await _load(session, candidate_id)
+        row = await _load(session, candidate_id, principal)
     response.headers["ETag"] = _etag(row)
     return _out(row)
 
 
-@router.patch("/{candidate_id}", response_model=CandidateOut)
+@router.patch(
+    "/{candidate_id}",
+    response_model=CandidateOut,
+    responses=problem_responses(409, 412),
+)
 async def update_candidate(
     candidate_id: str,
     patch: CandidatePatch,
-    request: Request,
-    response: Response,
+    write: CandidateWriter,
     if_match: Annotated[str | None, Header(description="ETag of the version being changed")] = None,
-) -> CandidateOut:
+) -> JSONResponse:
     """Change survey data; the result must still satisfy every rule of a candidate."""
-    runtime = _runtime(request)
-    async with runtime.db.transaction() as session:
-        row = await _load(session, candidate_id, for_update=True)
+    changes = patch.model_dump(exclude_unset=True, exclude={"reason"})
+    async with write.transaction() as session:
+        row = await _load(session, candidate_id, write.principal, for_update=True)
         if if_match is not None and if_match != _etag(row):
             raise Problem(412, "Precondition failed", f"The candidate is now at {_etag(row)}.")
+        before = _candidate(row)
         try:
-            revised, changed = domain.revise(_candidate(row), patch.model_dump(exclude_unset=True))
+            revised, changed = domain.revise(
+                before,
+                changes,
+                survey_concluded=await _final_report_exists(session, candidate_id),
+                reason=patch.reason,
+            )
         except ValidationError as error:
             raise validation_problem(error) from error
         except domain.RuleViolation as error:
             raise Problem(409, "Conflict", str(error)) from error
         if changed:
             _store(row, revised)
-            await runtime.outbox.add(
-                session,
+            await write.publish(
                 CandidateUpdated(
                     candidate_id=candidate_id, candidate=revised, changed_fields=changed
-                ),
+                )
             )
-    response.headers["ETag"] = _etag(row)
-    return _out(row)
+        await write.audit(
+            action="candidate.updated",
+            entity_type="candidate",
+            entity_id=candidate_id,
+            changes=field_changes(
+                before.model_dump(mode="json", include=set(changed)),
+                revised.model_dump(mode="json", include=set(changed)),
+            ),
+            reason=patch.reason,
+        )
+        response = write.respond(_out(row), headers={"ETag": _etag(row)})
+    return response
 
 
-@router.post("/{candidate_id}/withdrawal", response_model=CandidateOut)
+@router.post(
+    "/{candidate_id}/withdrawal", response_model=CandidateOut, responses=problem_responses(409)
+)
 async def withdraw_candidate(
-    candidate_id: str, withdrawal: Withdrawal, request: Request
-) -> CandidateOut:
+    candidate_id: str, withdrawal: Withdrawal, write: CandidateWriter
+) -> JSONResponse:
     """Withdraw a candidate from the program; its survey record is closed."""
-    runtime = _runtime(request)
-    async with runtime.db.transaction() as session:
-        row = await _load(session, candidate_id, for_update=True)
+    async with write.transaction() as session:
+        row = await _load(session, candidate_id, write.principal, for_update=True)
         candidate = _candidate(row)
         try:
             withdrawn = domain.withdraw(candidate)
         except domain.RuleViolation as error:
             raise Problem(409, "Conflict", str(error)) from error
         _store(row, withdrawn)
-        await runtime.outbox.add(
-            session,
+        await write.audit(
+            action="candidate.withdrawn",
+            entity_type="candidate",
+            entity_id=candidate_id,
+            changes=field_changes({"stage": candidate.stage}, {"stage": withdrawn.stage}),
+            reason=withdrawal.reason,
+        )
+        await write.publish(
             CandidateWithdrawn(
                 candidate_id=candidate_id,
                 reason=withdrawal.reason,
                 stage=StageChange(previous=candidate.stage, current=withdrawn.stage),
-            ),
+            )
         )
-    return _out(row)
+        response = write.respond(_out(row), headers={"ETag": _etag(row)})
+    return response
 
 
 @router.post(
     "/{candidate_id}/survey-reports",
     status_code=status.HTTP_201_CREATED,
     response_model=SurveyReportOut,
+    responses=problem_responses(409),
 )
 async def submit_survey_report(
-    candidate_id: str, report: SurveyReportIn, request: Request, response: Response
-) -> SurveyReportOut:
+    candidate_id: str, report: SurveyReportIn, write: CandidateWriter
+) -> JSONResponse:
     """Submit an interim (中間報告) or final (調査結果報告) survey report."""
-    runtime = _runtime(request)
-    async with runtime.db.transaction() as session:
-        row = await _load(session, candidate_id, for_update=True)
-        final_exists = (
-            await session.execute(
-                select(func.count())
-                .select_from(SurveyReportRow)
-                .where(
-                    SurveyReportRow.candidate_id == candidate_id,
-                    SurveyReportRow.kind == SurveyReportKind.FINAL.value,
-                )
-            )
-        ).scalar_one() > 0
+    async with write.transaction() as session:
+        row = await _load(session, candidate_id, write.principal, for_update=True)
         try:
-            domain.ensure_report_allowed(_candidate(row), report.kind, final_exists)
+            domain.ensure_report_allowed(
+                _candidate(row), report.kind, await _final_report_exists(session, candidate_id)
+            )
         except domain.RuleViolation as error:
             raise Problem(409, "Conflict", str(error)) from error
         stored = SurveyReportRow(
@@ -298,20 +360,32 @@ async def submit_survey_report(
             **report.model_dump(),
         )
         session.add(stored)
-        await runtime.outbox.add(
-            session,
+        await write.audit(
+            action="survey-report.submitted",
+            entity_type="survey-report",
+            entity_id=stored.report_id,
+            changes=field_changes(None, report.model_dump(mode="json")),
+        )
+        await write.publish(
             SurveyReportSubmitted(
                 candidate_id=candidate_id, report_id=stored.report_id, **report.model_dump()
-            ),
+            )
         )
-    response.headers["Location"] = f"/candidates/{candidate_id}/survey-reports/{stored.report_id}"
-    return SurveyReportOut.model_validate(stored, from_attributes=True)
+        location = f"/candidates/{candidate_id}/survey-reports/{stored.report_id}"
+        response = write.respond(
+            SurveyReportOut.model_validate(stored, from_attributes=True),
+            status_code=status.HTTP_201_CREATED,
+            headers={"Location": location},
+        )
+    return response
 
 
 @router.get("/{candidate_id}/survey-reports", response_model=list[SurveyReportOut])
-async def list_survey_reports(candidate_id: str, request: Request) -> list[SurveyReportOut]:
+async def list_survey_reports(
+    candidate_id: str, request: Request, principal: Reader
+) -> list[SurveyReportOut]:
     async with _runtime(request).db.sessions() as session:
-        await _load(session, candidate_id)
+        await _load(session, candidate_id, principal)
         rows = (
             await session.execute(
                 select(SurveyReportRow)

@@ -4,10 +4,9 @@ from fastapi import FastAPI
 from pydantic_settings import SettingsConfigDict
 
 from services.intake.api import router
-from services.intake.tables import messaging
-from shared.service import ServiceRuntime
+from services.intake.tables import service_tables
+from shared.service import ServiceRuntime, create_service_app
 from shared.settings import ServiceSettings
-from shared.web import create_app as create_service_app
 
 
 class Settings(ServiceSettings):
@@ -18,7 +17,7 @@ class Settings(ServiceSettings):
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    runtime = ServiceRuntime(settings or Settings(), messaging)
+    runtime = ServiceRuntime(settings or Settings(), service_tables)
     return create_service_app(
         runtime,
         [router],

@@ -30,10 +30,18 @@ def ensure_open(candidate: Candidate) -> None:
         raise RuleViolation("the candidate was withdrawn; its survey record is closed")
 
 
-def revise(candidate: Candidate, changes: dict[str, Any]) -> tuple[Candidate, list[str]]:
+def revise(
+    candidate: Candidate,
+    changes: dict[str, Any],
+    *,
+    survey_concluded: bool = False,
+    reason: str | None = None,
+) -> tuple[Candidate, list[str]]:
     """Apply partial changes; the merged profile must satisfy every profile rule.
 
-    Raises ValidationError for an invalid result and RuleViolation for a closed candidate.
+    Once the final survey report is in, the survey record is accepted and a change is a
+    correction, which needs a reason. Raises ValidationError for an invalid result and
+    RuleViolation for a change the candidate's state does not allow.
     """
     ensure_open(candidate)
     current = candidate.model_dump(include=set(PROFILE_FIELDS))
@@ -43,6 +51,10 @@ def revise(candidate: Candidate, changes: dict[str, Any]) -> tuple[Candidate, li
     changed = [name for name in PROFILE_FIELDS if revised[name] != current[name]]
     if not changed:
         return candidate, []
+    if survey_concluded and not (reason and reason.strip()):
+        raise RuleViolation(
+            "the final survey report is in: a correction needs a reason (field 'reason')"
+        )
     updated = {**candidate.model_dump(), **revised, "version": candidate.version + 1}
     return Candidate.model_validate(updated), changed
 

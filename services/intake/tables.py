@@ -16,14 +16,14 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import service_metadata
-from shared.messaging.tables import MessagingTables
+from shared.tables import ServiceTables
 
 
 class Base(DeclarativeBase):
     metadata = service_metadata()
 
 
-messaging = MessagingTables.define(Base.metadata)
+service_tables = ServiceTables.define(Base.metadata)
 
 
 class CandidateRow(Base):

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import Database, dialect_insert
 from shared.events import CloudEvent, EventPayload, InvalidEvent, payload_model
-from shared.messaging.tables import MessagingTables
+from shared.tables import ServiceTables
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class EventConsumer:
         self,
         *,
         db: Database,
-        tables: MessagingTables,
+        tables: ServiceTables,
         consumer: AIOKafkaConsumer,
         producer: AIOKafkaProducer,
         group: str,

@@ -7,13 +7,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import dialect_insert
 from shared.events import CloudEvent, EventPayload
-from shared.messaging.tables import MessagingTables
+from shared.tables import ServiceTables
 
 
 class Outbox:
     """Appends a service's events to its outbox table; the relay publishes them later."""
 
-    def __init__(self, tables: MessagingTables, *, producer: str, source: str) -> None:
+    def __init__(self, tables: ServiceTables, *, producer: str, source: str) -> None:
         self.tables = tables
         self.producer = producer
         self.source = source

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import Database
 from shared.events import CloudEvent
-from shared.messaging.tables import MessagingTables
+from shared.tables import ServiceTables
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ class OutboxRelay:
         self,
         *,
         db: Database,
-        tables: MessagingTables,
+        tables: ServiceTables,
         producer: AIOKafkaProducer,
         topic_name: Callable[[str], str],
         batch_size: int = 200,

@@ -9,8 +9,9 @@ from cloudevents.core.bindings.kafka import KafkaMessage, from_binary
 from cloudevents.core.formats.json import JSONFormat
 
 from deploy.local import free_port
-from services.intake.tables import CandidateRow, SurveyReportRow, messaging
+from services.intake.tables import CandidateRow, SurveyReportRow, service_tables
 from tests.examples import aadc_gene_therapy, cystic_fibrosis
+from tests.identities import Identities
 from tests.integration.conftest import RunningService, intake_settings, run_intake
 from tests.support import read_topic, wait_until
 
@@ -116,7 +117,7 @@ async def test_invalid_candidates_are_refused_naming_the_field_and_change_nothin
         {"field": error["field"], "rule": error["rule"]} for error in problem["errors"]
     ]
     assert await intake.count(CandidateRow.__table__) == 0
-    assert await intake.count(messaging.outbox) == 0
+    assert await intake.count(service_tables.outbox) == 0
 
 
 async def test_malformed_and_oversized_bodies_are_refused_and_change_nothing(
@@ -134,7 +135,7 @@ async def test_malformed_and_oversized_bodies_are_refused_and_change_nothing(
     assert oversized.headers["content-type"] == "application/problem+json"
 
     assert await intake.count(CandidateRow.__table__) == 0
-    assert await intake.count(messaging.outbox) == 0
+    assert await intake.count(service_tables.outbox) == 0
     assert (
         await read_topic(
             intake.settings.kafka_bootstrap_servers,
@@ -159,7 +160,7 @@ async def test_an_update_that_breaks_a_rule_is_refused_and_changes_nothing(
     assert (await intake.client.get(path)).json() == candidate | {
         "updated_at": candidate["updated_at"]
     }
-    assert await intake.count(messaging.outbox) == 1  # the registration only
+    assert await intake.count(service_tables.outbox) == 1  # the registration only
 
 
 async def test_list_filters_and_pages(intake: RunningService) -> None:
@@ -200,7 +201,7 @@ async def test_survey_reports_and_withdrawal_follow_the_rules(intake: RunningSer
     assert (await intake.client.get("/candidates/unknown")).status_code == 404
     assert await intake.count(SurveyReportRow.__table__) == 1
     # registered, survey report, withdrawn: the refusals published nothing
-    assert await intake.count(messaging.outbox) == 3
+    assert await intake.count(service_tables.outbox) == 3
 
 
 async def test_health_and_readiness(intake: RunningService) -> None:
@@ -211,10 +212,11 @@ async def test_health_and_readiness(intake: RunningService) -> None:
 
 
 async def test_without_kafka_writes_are_kept_and_readiness_says_why(
-    database_url: str,
+    database_url: str, identities: Identities
 ) -> None:
     nowhere = f"127.0.0.1:{free_port()}"
-    async with run_intake(intake_settings(database_url, nowhere, "x.")) as intake:
+    settings = intake_settings(database_url, nowhere, "x.", identities)
+    async with run_intake(settings, identities) as intake:
         ready = await intake.client.get("/readyz")
         assert ready.status_code == 503
         assert ready.json()["checks"]["database"] == "ok"

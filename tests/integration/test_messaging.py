@@ -25,9 +25,10 @@ from shared.messaging.consumer import EventConsumer, Handler
 from shared.messaging.kafka import make_consumer, make_producer
 from shared.messaging.outbox import Outbox
 from shared.messaging.relay import OutboxRelay
-from shared.messaging.tables import MessagingTables
 from shared.messaging.topics import ensure_topics
+from shared.tables import ServiceTables
 from tests.examples import cystic_fibrosis
+from tests.identities import Identities
 from tests.integration.conftest import intake_settings, run_intake
 from tests.support import header, read_topic, wait_until
 
@@ -38,7 +39,7 @@ INTAKE_TOPIC = "pipeline.intake.v1"
 DEAD_LETTERS = "pipeline.evaluation.dlq"
 
 metadata = service_metadata()
-tables = MessagingTables.define(metadata)
+tables = ServiceTables.define(metadata)
 applications = Table(
     "applications",
     metadata,
@@ -286,15 +287,15 @@ async def test_a_relay_stopped_between_send_and_mark_causes_a_duplicate_the_inbo
 
 
 async def test_events_pending_while_the_broker_is_down_are_all_published_after_restart(
-    database_url: str, tmp_path_factory: pytest.TempPathFactory
+    database_url: str, tmp_path_factory: pytest.TempPathFactory, identities: Identities
 ) -> None:
     broker = KafkaBroker(tmp_path_factory.mktemp("restarted-broker"))
     # Starting and stopping block; in a thread, the service keeps running meanwhile.
     await asyncio.to_thread(broker.start)
     try:
         await ensure_topics(broker.bootstrap_servers, prefix="r.", max_replication=1)
-        settings = intake_settings(database_url, broker.bootstrap_servers, "r.")
-        async with run_intake(settings) as intake:
+        settings = intake_settings(database_url, broker.bootstrap_servers, "r.", identities)
+        async with run_intake(settings, identities) as intake:
             ids = []
             for _ in range(3):
                 reply = await intake.client.post("/candidates", json=cystic_fibrosis())

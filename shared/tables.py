@@ -1,4 +1,4 @@
-"""The messaging tables that live in every service's own database."""
+"""The tables every service keeps in its own database, beside its domain tables."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
+    Text,
 )
 
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
@@ -22,13 +23,17 @@ _POSITION = BigInteger().with_variant(Integer(), "sqlite")
 
 
 @dataclass(frozen=True)
-class MessagingTables:
+class ServiceTables:
+    """Outbox, inbox and event sequences (messaging); audit trail and idempotency keys."""
+
     outbox: Table
     inbox: Table
     sequences: Table
+    audit: Table
+    idempotency: Table
 
     @classmethod
-    def define(cls, metadata: MetaData) -> MessagingTables:
+    def define(cls, metadata: MetaData) -> ServiceTables:
         outbox = Table(
             "outbox",
             metadata,
@@ -64,4 +69,38 @@ class MessagingTables:
             Column("subject", String(64), primary_key=True),
             Column("last_sequence", Integer, nullable=False),
         )
-        return cls(outbox=outbox, inbox=inbox, sequences=sequences)
+        audit = Table(
+            "audit_log",
+            metadata,
+            Column("position", _POSITION, primary_key=True, autoincrement=True),
+            Column("occurred_at", DateTime(timezone=True), nullable=False, index=True),
+            Column("actor_client_id", String(100), nullable=False),
+            Column("actor_institution_id", String(100), nullable=True, index=True),
+            Column("actor_role", String(40), nullable=False),
+            Column("action", String(100), nullable=False),
+            Column("entity_type", String(60), nullable=False),
+            Column("entity_id", String(64), nullable=False, index=True),
+            Column("changes", JSON, nullable=False),
+            Column("reason", Text, nullable=True),
+            Column("request_id", String(64), nullable=False),
+        )
+        idempotency = Table(
+            "idempotency_keys",
+            metadata,
+            Column("client_id", String(100), nullable=False),
+            Column("key", String(255), nullable=False),
+            Column("request_hash", String(64), nullable=False),
+            Column("response_status", Integer, nullable=True),
+            Column("response_headers", JSON, nullable=True),
+            Column("response_body", Text, nullable=True),
+            Column("created_at", DateTime(timezone=True), nullable=False),
+            Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+            PrimaryKeyConstraint("client_id", "key"),
+        )
+        return cls(
+            outbox=outbox,
+            inbox=inbox,
+            sequences=sequences,
+            audit=audit,
+            idempotency=idempotency,
+        )
