@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from shared.auth import Principal, Scope, require
-from shared.web import problem_responses
+from shared.web import MAX_OFFSET, problem_responses
 
 # Excel reads a CSV without a byte-order mark as Shift-JIS and garbles Japanese text.
 UTF8_BOM = "\ufeff"
@@ -53,12 +53,12 @@ def audit_router() -> APIRouter:
     async def export_audit(
         request: Request,
         principal: Annotated[Principal, require(Scope.AUDIT_READ)],
-        entity_id: Annotated[str | None, Query(max_length=64)] = None,
+        entity_id: Annotated[str | None, Query(max_length=64, pattern=r"^[^\x00]*$")] = None,
         since: datetime | None = None,
         until: datetime | None = None,
         format: Literal["json", "csv"] = "json",
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> Any:
         """A partner institution sees the entries of its own actions; other roles see all."""
         audit = request.app.state.runtime.tables.audit

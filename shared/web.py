@@ -16,6 +16,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 REQUEST_ID_HEADER = "X-Request-ID"
+# Paging deeper than this is a mistake, and past 2**63 it would overflow the database.
+MAX_OFFSET = 1_000_000
 
 
 class FieldError(BaseModel):
@@ -56,8 +58,10 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {
         status: {
             "description": _PROBLEM_TITLES[status],
-            "model": ProblemDetails,
-            "content": {PROBLEM_CONTENT_TYPE: {"schema": ProblemDetails.model_json_schema()}},
+            "model": ProblemDetails,  # registers the component referenced below
+            "content": {
+                PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}
+            },
         }
         for status in statuses
     }

@@ -4,9 +4,9 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,9 +34,9 @@ from shared.events.intake import (
     OverseasApproval,
     SurveyReportSubmitted,
 )
-from shared.events.registry import StageChange
+from shared.events.registry import Contract, StageChange
 from shared.service import ServiceRuntime
-from shared.web import Problem, problem_responses, validation_problem
+from shared.web import MAX_OFFSET, Problem, problem_responses, validation_problem
 from shared.writes import Write, Writer, field_changes
 
 router = APIRouter(
@@ -45,6 +45,7 @@ router = APIRouter(
     responses=problem_responses(400, 401, 403, 404, 413, 422, 429),
 )
 Reader = Annotated[Principal, require(Scope.CANDIDATES_READ)]
+CandidateId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
 CandidateWriter = Annotated[Write, Writer(Scope.CANDIDATES_WRITE)]
 
 
@@ -60,10 +61,8 @@ class CandidatePage(BaseModel):
     offset: int
 
 
-class CandidatePatch(BaseModel):
+class CandidatePatch(Contract):
     """Fields to change; those left out keep their value."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=4000)
@@ -89,15 +88,11 @@ class CandidatePatch(BaseModel):
     )
 
 
-class Withdrawal(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Withdrawal(Contract):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-class SurveyReportIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SurveyReportIn(Contract):
     kind: SurveyReportKind
     title: str = Field(min_length=1, max_length=200)
     summary: str = Field(min_length=1, max_length=8000)
@@ -131,7 +126,11 @@ def _store(row: CandidateRow, candidate: Candidate) -> None:
 
 
 async def _load(
-    session: AsyncSession, candidate_id: str, principal: Principal, *, for_update: bool = False
+    session: AsyncSession,
+    candidate_id: CandidateId,
+    principal: Principal,
+    *,
+    for_update: bool = False,
 ) -> CandidateRow:
     """The candidate, if the caller is party to it; 404 alike for absent and not theirs."""
     query = select(CandidateRow).where(CandidateRow.candidate_id == candidate_id)
@@ -204,9 +203,12 @@ async def list_candidates(
     product_category: ProductCategory | None = None,
     disease_class: DiseaseClass | None = None,
     stage: ProgramStage | None = None,
-    q: Annotated[str | None, Query(max_length=100, description="Text in name or disease")] = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=100, pattern=r"^[^\x00]*$", description="Text in name or disease"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> CandidatePage:
     """List candidates, newest first, with optional filters."""
     filters: list[Any] = []
@@ -244,7 +246,7 @@ async def list_candidates(
 
 @router.get("/{candidate_id}", response_model=CandidateOut)
 async def get_candidate(
-    candidate_id: str, request: Request, response: Response, principal: Reader
+    candidate_id: CandidateId, request: Request, response: Response, principal: Reader
 ) -> CandidateOut:
     async with _runtime(request).db.sessions() as session:
         row = await _load(session, candidate_id, principal)
@@ -258,7 +260,7 @@ async def get_candidate(
     responses=problem_responses(409, 412),
 )
 async def update_candidate(
-    candidate_id: str,
+    candidate_id: CandidateId,
     patch: CandidatePatch,
     write: CandidateWriter,
     if_match: Annotated[str | None, Header(description="ETag of the version being changed")] = None,
@@ -306,7 +308,7 @@ async def update_candidate(
     "/{candidate_id}/withdrawal", response_model=CandidateOut, responses=problem_responses(409)
 )
 async def withdraw_candidate(
-    candidate_id: str, withdrawal: Withdrawal, write: CandidateWriter
+    candidate_id: CandidateId, withdrawal: Withdrawal, write: CandidateWriter
 ) -> JSONResponse:
     """Withdraw a candidate from the program; its survey record is closed."""
     async with write.transaction() as session:
@@ -342,7 +344,7 @@ async def withdraw_candidate(
     responses=problem_responses(409),
 )
 async def submit_survey_report(
-    candidate_id: str, report: SurveyReportIn, write: CandidateWriter
+    candidate_id: CandidateId, report: SurveyReportIn, write: CandidateWriter
 ) -> JSONResponse:
     """Submit an interim (中間報告) or final (調査結果報告) survey report."""
     async with write.transaction() as session:
@@ -382,7 +384,7 @@ async def submit_survey_report(
 
 @router.get("/{candidate_id}/survey-reports", response_model=list[SurveyReportOut])
 async def list_survey_reports(
-    candidate_id: str, request: Request, principal: Reader
+    candidate_id: CandidateId, request: Request, principal: Reader
 ) -> list[SurveyReportOut]:
     async with _runtime(request).db.sessions() as session:
         await _load(session, candidate_id, principal)

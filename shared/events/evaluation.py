@@ -3,15 +3,13 @@
 from datetime import date
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from shared.events.codes import SupportDecision
-from shared.events.registry import EventPayload, StageChange
+from shared.events.registry import Contract, EventPayload, StageChange
 
 
-class CriterionResult(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class CriterionResult(Contract):
     criterion_code: str = Field(min_length=1, max_length=64)
     met: bool | None = Field(description="None while the committee has not concluded")
     note: str = Field(default="", max_length=2000)

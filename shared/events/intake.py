@@ -3,7 +3,7 @@
 from datetime import date
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from shared.events.codes import (
     AccessRoute,
@@ -18,25 +18,21 @@ from shared.events.codes import (
     Region,
     SurveyReportKind,
 )
-from shared.events.registry import EventPayload, StageChange
+from shared.events.registry import Contract, EventPayload, StageChange
 
 # Ultra-rare means 1 to a few tens of patients; anything past this is a typo, not a candidate.
 MAX_DOMESTIC_PATIENTS = 1000
 
 
-class OverseasApproval(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class OverseasApproval(Contract):
     region: Region
     status: ApprovalStatus
     decided_on: date | None = None
     authority: str | None = Field(default=None, max_length=100)
 
 
-class DrugLossLinkage(BaseModel):
+class DrugLossLinkage(Contract):
     """Whether the candidate is one of the drug-loss items, and how far that track went."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     is_drug_loss_item: bool = False
     medical_need_confirmed: bool | None = None
@@ -44,10 +40,8 @@ class DrugLossLinkage(BaseModel):
     company_declared_intent: bool = False
 
 
-class CandidateProfile(BaseModel):
+class CandidateProfile(Contract):
     """The survey data of one candidate technology (候補技術等), as partners record it."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=4000)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.events.codes import ProgramStage
 from shared.events.envelope import TYPE_NAMESPACE
@@ -12,10 +12,32 @@ from shared.events.envelope import TYPE_NAMESPACE
 _CATALOG: dict[str, type[EventPayload]] = {}
 
 
-class EventPayload(BaseModel):
-    """Base of every event's data. Subclasses declare their producer, name and version."""
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
+class Contract(BaseModel):
+    """Base of every model that crosses a boundary (HTTP bodies, event data).
+
+    Unknown fields are refused, and so is the NUL character, which no database stores.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul_character(cls, value: Any) -> Any:
+        if _holds_nul(value):
+            raise ValueError("must not contain the NUL character")
+        return value
+
+
+class EventPayload(Contract):
+    """Base of every event's data. Subclasses declare their producer, name and version."""
 
     producer: ClassVar[str]
     name: ClassVar[str]
@@ -42,10 +64,8 @@ class EventPayload(BaseModel):
         return producer_topic(cls.producer)
 
 
-class StageChange(BaseModel):
+class StageChange(Contract):
     """A move of the candidate's program stage, carried by every stage-changing event."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     previous: ProgramStage | None
     current: ProgramStage
