@@ -316,7 +316,10 @@ async def test_events_pending_while_the_broker_is_down_are_all_published_after_r
                 what="pending events published",
             )
         records = await read_topic(broker.bootstrap_servers, "r.pipeline.intake.v1", expected=6)
-        assert sorted(record.key.decode() for record in records) == sorted(ids)
+        # None lost. A batch cut off by the broker's stop may have been sent twice
+        # (at least once); consumers' inboxes absorb that.
+        assert {record.key.decode() for record in records} == set(ids)
+        assert len({header(record, "ce_id") for record in records}) == len(ids)
     finally:
         await asyncio.to_thread(broker.stop)
 
