@@ -8,7 +8,6 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
-    DateTime,
     Index,
     Integer,
     MetaData,
@@ -17,6 +16,8 @@ from sqlalchemy import (
     Table,
     Text,
 )
+
+from shared.db import UtcDateTime
 
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
 _POSITION = BigInteger().with_variant(Integer(), "sqlite")
@@ -44,8 +45,8 @@ class ServiceTables:
             Column("subject", String(64), nullable=False),
             Column("sequence", Integer, nullable=False),
             Column("envelope", JSON, nullable=False),
-            Column("created_at", DateTime(timezone=True), nullable=False),
-            Column("published_at", DateTime(timezone=True), nullable=True),
+            Column("created_at", UtcDateTime(), nullable=False),
+            Column("published_at", UtcDateTime(), nullable=True),
         )
         Index(
             "ix_outbox_unpublished",
@@ -60,7 +61,7 @@ class ServiceTables:
             Column("event_id", String(64), nullable=False),
             Column("event_type", String(200), nullable=False),
             Column("subject", String(64), nullable=False),
-            Column("processed_at", DateTime(timezone=True), nullable=False),
+            Column("processed_at", UtcDateTime(), nullable=False),
             PrimaryKeyConstraint("consumer_group", "event_id"),
         )
         sequences = Table(
@@ -73,7 +74,7 @@ class ServiceTables:
             "audit_log",
             metadata,
             Column("position", _POSITION, primary_key=True, autoincrement=True),
-            Column("occurred_at", DateTime(timezone=True), nullable=False, index=True),
+            Column("occurred_at", UtcDateTime(), nullable=False, index=True),
             Column("actor_client_id", String(100), nullable=False),
             Column("actor_institution_id", String(100), nullable=True, index=True),
             Column("actor_role", String(40), nullable=False),
@@ -93,8 +94,8 @@ class ServiceTables:
             Column("response_status", Integer, nullable=True),
             Column("response_headers", JSON, nullable=True),
             Column("response_body", Text, nullable=True),
-            Column("created_at", DateTime(timezone=True), nullable=False),
-            Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+            Column("created_at", UtcDateTime(), nullable=False),
+            Column("expires_at", UtcDateTime(), nullable=False, index=True),
             PrimaryKeyConstraint("client_id", "key"),
         )
         return cls(
