@@ -42,6 +42,7 @@ class Scope(StrEnum):
     SUBSCRIPTIONS_WRITE = "subscriptions:write"
     AUDIT_READ = "audit:read"
     DEAD_LETTERS_REDRIVE = "dead-letters:redrive"
+    OPERATIONS_RUN = "operations:run"
 
 
 ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
@@ -51,7 +52,7 @@ ROLE_SCOPES: dict[Role, frozenset[Scope]] = {
     Role.SECRETARIAT: frozenset({Scope.CANDIDATES_READ, Scope.DECISIONS_WRITE, Scope.AUDIT_READ}),
     Role.MINISTRY: frozenset({Scope.CANDIDATES_READ, Scope.SUBSCRIPTIONS_WRITE, Scope.AUDIT_READ}),
     # Operators run the system; they do not read the program's records.
-    Role.OPERATOR: frozenset({Scope.AUDIT_READ, Scope.DEAD_LETTERS_REDRIVE}),
+    Role.OPERATOR: frozenset({Scope.AUDIT_READ, Scope.DEAD_LETTERS_REDRIVE, Scope.OPERATIONS_RUN}),
 }
 
 

@@ -18,13 +18,20 @@ from alembic.config import Config
 from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 
-from shared.db import create_engine
+from shared.db import UtcDateTime, create_engine
 
 
 def alembic_config(service: str) -> Config:
     config = Config()
     config.set_main_option("script_location", f"services.{service}:migrations")
     return config
+
+
+def _render_item(kind: str, item: Any, _context: Any) -> str | bool:
+    # Migrations stay plain SQLAlchemy: UtcDateTime is a timestamp with time zone in SQL.
+    if kind == "type" and isinstance(item, UtcDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
 
 
 def configure_environment(metadata: MetaData) -> None:
@@ -35,6 +42,7 @@ def configure_environment(metadata: MetaData) -> None:
         target_metadata=metadata,
         render_as_batch=True,  # SQLite alters tables by copying them
         compare_type=True,
+        render_item=_render_item,
     )
     with context.begin_transaction():
         context.run_migrations()

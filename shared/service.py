@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from shared.audit import audit_router
@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 READINESS_TIMEOUT_S = 3.0
 
 
+BackgroundLoop = Callable[["ServiceRuntime", asyncio.Event], Awaitable[None]]
+
+
 @dataclass(frozen=True)
 class Subscription:
     """What a service consumes: the producers' topics and a handler per event type."""
@@ -48,8 +51,10 @@ class ServiceRuntime:
         settings: ServiceSettings,
         tables: ServiceTables,
         subscription: Subscription | None = None,
+        background: Sequence[BackgroundLoop] = (),
     ) -> None:
         self.settings = settings
+        self.background = list(background)
         self.tables = tables
         self.subscription = subscription
         self.db = Database(settings.resolved_database_url)
@@ -92,7 +97,10 @@ class ServiceRuntime:
         if not await self._connect_producer(self.producer):
             return
         try:
-            loops = [self.relay.run(self._stop)]
+            loops = [
+                self.relay.run(self._stop),
+                *(loop(self, self._stop) for loop in self.background),
+            ]
             if self.subscription is not None:
                 self.consumer = self._make_consumer(self.subscription, self.producer)
                 await self.consumer.consumer.start()
@@ -134,6 +142,7 @@ class ServiceRuntime:
             group=self.consumer_group,
             dead_letter_topic=self.settings.topic(f"pipeline.{self.settings.service_name}.dlq"),
             handlers=subscription.handlers,
+            outbox=self.outbox,
             max_attempts=self.settings.consumer_max_attempts,
             retry_backoff_seconds=self.settings.consumer_retry_backoff_seconds,
         )
@@ -206,3 +215,8 @@ def create_service_app(
     for router in [*routers, audit_router()]:
         app.include_router(router)
     return app
+
+
+def runtime_of(request: Request) -> ServiceRuntime:
+    """The runtime of the service handling ``request``."""
+    return request.app.state.runtime

@@ -35,7 +35,7 @@ from shared.events.intake import (
     SurveyReportSubmitted,
 )
 from shared.events.registry import Contract, StageChange
-from shared.service import ServiceRuntime
+from shared.service import runtime_of
 from shared.web import MAX_OFFSET, Problem, problem_responses, validation_problem
 from shared.writes import Write, Writer, field_changes
 
@@ -103,10 +103,6 @@ class SurveyReportOut(SurveyReportIn):
     report_id: str
     candidate_id: str
     created_at: datetime
-
-
-def _runtime(request: Request) -> ServiceRuntime:
-    return request.app.state.runtime
 
 
 def _candidate(row: CandidateRow) -> Candidate:
@@ -227,7 +223,7 @@ async def list_candidates(
         filters.append(
             CandidateRow.name.ilike(pattern) | CandidateRow.target_disease.ilike(pattern)
         )
-    async with _runtime(request).db.sessions() as session:
+    async with runtime_of(request).db.sessions() as session:
         total = (
             await session.execute(select(func.count()).select_from(CandidateRow).where(*filters))
         ).scalar_one()
@@ -248,7 +244,7 @@ async def list_candidates(
 async def get_candidate(
     candidate_id: CandidateId, request: Request, response: Response, principal: Reader
 ) -> CandidateOut:
-    async with _runtime(request).db.sessions() as session:
+    async with runtime_of(request).db.sessions() as session:
         row = await _load(session, candidate_id, principal)
     response.headers["ETag"] = _etag(row)
     return _out(row)
@@ -386,7 +382,7 @@ async def submit_survey_report(
 async def list_survey_reports(
     candidate_id: CandidateId, request: Request, principal: Reader
 ) -> list[SurveyReportOut]:
-    async with _runtime(request).db.sessions() as session:
+    async with runtime_of(request).db.sessions() as session:
         await _load(session, candidate_id, principal)
         rows = (
             await session.execute(

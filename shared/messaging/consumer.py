@@ -10,6 +10,7 @@ with backoff a bounded number of times before the record is dead-lettered.
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -20,11 +21,34 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import Database, dialect_insert
 from shared.events import CloudEvent, EventPayload, InvalidEvent, payload_model
+from shared.messaging.outbox import Outbox
 from shared.tables import ServiceTables
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[AsyncSession, CloudEvent, EventPayload], Awaitable[None]]
+
+@dataclass
+class Reaction:
+    """What a handler gets: the event, its payload, and the transaction to act in."""
+
+    session: AsyncSession
+    event: CloudEvent
+    payload: EventPayload
+    outbox: Outbox | None
+
+    async def publish(self, payload: EventPayload) -> CloudEvent:
+        """Publish a consequence in the same transaction, tracing it to its cause."""
+        if self.outbox is None:
+            raise RuntimeError("this consumer publishes nothing")
+        return await self.outbox.add(
+            self.session,
+            payload,
+            correlation_id=self.event.correlationid or self.event.id,
+            causation_id=self.event.id,
+        )
+
+
+Handler = Callable[[Reaction], Awaitable[None]]
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OperationalError, OSError, TimeoutError)
 
@@ -57,6 +81,7 @@ class EventConsumer:
         group: str,
         dead_letter_topic: str,
         handlers: Mapping[str, Handler],
+        outbox: Outbox | None = None,
         max_attempts: int = 5,
         retry_backoff_seconds: float = 0.5,
     ) -> None:
@@ -70,6 +95,7 @@ class EventConsumer:
         self.group = group
         self.dead_letter_topic = dead_letter_topic
         self.handlers = dict(handlers)
+        self.outbox = outbox
         self.max_attempts = max_attempts
         self.retry_backoff_seconds = retry_backoff_seconds
 
@@ -120,7 +146,7 @@ class EventConsumer:
             )
             if claimed.first() is None:
                 return Outcome.DUPLICATE
-            await handler(session, event, payload)
+            await handler(Reaction(session, event, payload, self.outbox))
         return Outcome.APPLIED
 
     async def _dead_letter(self, record: ConsumerRecord, reason: str) -> Outcome:

@@ -15,13 +15,12 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy import Column, Integer, String, Table, func, select
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from deploy.local import KafkaBroker
 from shared.db import Database, dialect_insert, service_metadata
-from shared.events import CloudEvent, EventPayload
+from shared.events import CloudEvent
 from shared.events.intake import CandidateRegistered
-from shared.messaging.consumer import EventConsumer, Handler
+from shared.messaging.consumer import EventConsumer, Handler, Reaction
 from shared.messaging.kafka import make_consumer, make_producer
 from shared.messaging.outbox import Outbox
 from shared.messaging.relay import OutboxRelay
@@ -48,12 +47,11 @@ applications = Table(
 )
 
 
-async def count_application(
-    session: AsyncSession, _event: CloudEvent, payload: EventPayload
-) -> None:
+async def count_application(reaction: Reaction) -> None:
+    session = reaction.session
     await session.execute(
         dialect_insert(session, applications)
-        .values(candidate_id=payload.candidate_id, times=1)
+        .values(candidate_id=reaction.payload.candidate_id, times=1)
         .on_conflict_do_update(
             index_elements=[applications.c.candidate_id],
             set_={"times": applications.c.times + 1},
@@ -232,12 +230,12 @@ async def test_transient_failures_are_retried_and_applied_once(
 ) -> None:
     failures_left = 2
 
-    async def flaky(session: AsyncSession, event: CloudEvent, payload: EventPayload) -> None:
+    async def flaky(reaction: Reaction) -> None:
         nonlocal failures_left
         if failures_left:
             failures_left -= 1
             raise OperationalError("UPDATE applications", {}, ConnectionResetError("reset"))
-        await count_application(session, event, payload)
+        await count_application(reaction)
 
     await projection.send(producer, registration("cand-flaky"))
     async with projection.consuming(flaky) as kafka_consumer:

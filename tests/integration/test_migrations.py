@@ -8,7 +8,7 @@ from shared.db import Database
 
 pytestmark = pytest.mark.integration
 
-SERVICES_WITH_DATABASES = ["intake"]
+SERVICES_WITH_DATABASES = ["intake", "evaluation", "followup", "notify"]
 
 
 async def _tables(url: str) -> set[str]:
