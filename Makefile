@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit lint format schemas topics clean
+.PHONY: help install run demo test test-unit lint format schemas clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -22,6 +22,9 @@ install: $(STAMP) ## Install Python dependencies into .venv and fetch the Kafka 
 
 run: install ## Run the whole system (Kafka, databases, services) until Ctrl-C
 	$(PY) -m deploy.run
+
+demo: $(STAMP) ## Walk the program's examples through every stage (needs `make run`)
+	$(PY) -m deploy.demo
 
 test: install ## Run every test against a real Kafka broker and PostgreSQL
 	$(PY) -m pytest

@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 from sqlalchemy import text
@@ -87,15 +87,25 @@ def postgres_server_url(
 
 
 @pytest.fixture
-async def database_url(postgres_server_url: str) -> AsyncIterator[str]:
+def new_database(postgres_server_url: str) -> Callable[[], Awaitable[str]]:
+    """Creates new, empty PostgreSQL databases; returns the URL of each."""
+
+    async def create() -> str:
+        name = f"test_{uuid.uuid4().hex[:12]}"
+        admin = create_async_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
+        async with admin.connect() as connection:
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+        await admin.dispose()
+        base, _, _ = postgres_server_url.rpartition("/")
+        return f"{base}/{name}"
+
+    return create
+
+
+@pytest.fixture
+async def database_url(new_database: Callable[[], Awaitable[str]]) -> str:
     """A new, empty PostgreSQL database for one test."""
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    await admin.dispose()
-    base, _, _ = postgres_server_url.rpartition("/")
-    yield f"{base}/{name}"
+    return await new_database()
 
 
 @pytest.fixture

@@ -153,6 +153,11 @@ def _conflict(error: domain.RuleViolation) -> Problem:
     return Problem(409, "Conflict", str(error))
 
 
+def _candidate_out(view: CandidateView, decision: str | None) -> CandidateOut:
+    fields = {name: getattr(view, name) for name in CandidateOut.model_fields if name != "decision"}
+    return CandidateOut.model_validate({**fields, "decision": decision})
+
+
 def _decision_out(row: DecisionRow) -> DecisionOut:
     return DecisionOut.model_validate(row, from_attributes=True)
 
@@ -171,12 +176,17 @@ async def list_candidates(
         query = query.where(CandidateView.registered_by == principal.institution_id)
     async with runtime_of(request).db.sessions() as session:
         rows = (await session.execute(query.order_by(CandidateView.candidate_id))).all()
-    return [
-        CandidateOut.model_validate(view, from_attributes=True).model_copy(
-            update={"decision": decision}
-        )
-        for view, decision in rows
-    ]
+    return [_candidate_out(view, decision) for view, decision in rows]
+
+
+@candidates.get("/{candidate_id}", response_model=CandidateOut)
+async def get_candidate(
+    candidate_id: EntityId, request: Request, principal: Reader
+) -> CandidateOut:
+    async with runtime_of(request).db.sessions() as session:
+        view = await _candidate(session, candidate_id, principal)
+        row = await _decision(session, candidate_id)
+    return _candidate_out(view, row.decision if row else None)
 
 
 @candidates.get("/{candidate_id}/decision", response_model=DecisionOut)
@@ -298,7 +308,7 @@ async def shortlist_candidate(
                 stage=StageChange(previous=previous, current=view.stage),
             )
         )
-        response = write.respond(CandidateOut.model_validate(view, from_attributes=True))
+        response = write.respond(_candidate_out(view, None))
     return response
 
 

@@ -395,7 +395,7 @@ async def register_trial(candidate_id: EntityId, trial: TrialIn, write: Reporter
             enrolled=0,
             created_at=now,
             updated_at=now,
-            **trial.model_dump(mode="json"),
+            **trial.model_dump(),
         )
         session.add(row)
         out = _trial_out(row)
@@ -441,7 +441,7 @@ async def decide_implementation(
             candidate_id=candidate_id,
             created_at=now,
             updated_at=now,
-            **implementation.model_dump(mode="json"),
+            **implementation.model_dump(),
         )
         session.add(row)
         view.stage = current
@@ -656,7 +656,7 @@ async def record_readout(trial_id: EntityId, readout: ReadoutIn, write: Reporter
             readout_id=str(uuid.uuid4()),
             trial_id=trial_id,
             created_at=datetime.now(UTC),
-            **readout.model_dump(mode="json"),
+            **readout.model_dump(),
         )
         session.add(row)
         await write.audit(
@@ -740,7 +740,7 @@ async def report_adverse_event(
             version=1,
             created_at=now,
             updated_at=now,
-            **event.model_dump(mode="json"),
+            **event.model_dump(),
         )
         session.add(row)
         if rule is not None:
@@ -800,7 +800,7 @@ async def correct_adverse_event(
             raise Problem(404, "Not found", f"No adverse event {adverse_event_id}.")
         _, view = await _trial(session, row.trial_id, write.principal, writing=True)
         before = AdverseEventOut.model_validate(row, from_attributes=True).model_dump(mode="json")
-        fields = correction.model_dump(mode="json", exclude={"reason"})
+        fields = correction.model_dump(exclude={"reason"})
         for name, value in fields.items():
             setattr(row, name, value)
         row.version += 1

@@ -1,17 +1,18 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import importlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 
-from services.intake.app import Settings, create_app
-from services.intake.tables import service_tables
+from deploy.demo import Pipeline
 from shared import migrations
 from shared.service import ServiceRuntime
+from shared.settings import ServiceSettings
 from tests.identities import Identities
 
 
@@ -21,7 +22,7 @@ class RunningService:
 
     client: httpx.AsyncClient
     runtime: ServiceRuntime
-    settings: Settings
+    settings: ServiceSettings
     identities: Identities
 
     def as_(self, name: str) -> dict[str, str]:
@@ -33,7 +34,7 @@ class RunningService:
             return (await session.execute(select(func.count()).select_from(table))).scalar_one()
 
     async def pending_events(self) -> int:
-        outbox = service_tables.outbox
+        outbox = self.runtime.tables.outbox
         async with self.runtime.db.sessions() as session:
             return (
                 await session.execute(
@@ -42,10 +43,16 @@ class RunningService:
             ).scalar_one()
 
 
-def intake_settings(
-    database_url: str, bootstrap: str, prefix: str, identities: Identities, **extra: object
-) -> Settings:
-    return Settings(
+def service_settings(
+    service: str,
+    database_url: str,
+    bootstrap: str,
+    prefix: str,
+    identities: Identities,
+    **extra: object,
+) -> ServiceSettings:
+    settings_class = importlib.import_module(f"services.{service}.app").Settings
+    return settings_class(
         environment="test",
         credentials_file=identities.path,
         database_url=database_url,
@@ -56,16 +63,25 @@ def intake_settings(
     )
 
 
+def intake_settings(
+    database_url: str, bootstrap: str, prefix: str, identities: Identities, **extra: object
+) -> ServiceSettings:
+    return service_settings("intake", database_url, bootstrap, prefix, identities, **extra)
+
+
 @contextlib.asynccontextmanager
-async def run_intake(settings: Settings, identities: Identities) -> AsyncIterator[RunningService]:
+async def run_service(
+    settings: ServiceSettings, identities: Identities
+) -> AsyncIterator[RunningService]:
+    """The service in this process, on its migrated database, relay and consumer running."""
     assert settings.database_url is not None
-    await migrations.upgrade("intake", settings.database_url)
-    app = create_app(settings)
+    await migrations.upgrade(settings.service_name, settings.database_url)
+    app = importlib.import_module(f"services.{settings.service_name}.app").create_app(settings)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app),
-            base_url="http://intake.test",
+            base_url=f"http://{settings.service_name}.test",
             headers=identities.headers("partner"),
         ) as client,
     ):
@@ -79,5 +95,53 @@ async def intake(
     database_url: str, kafka_bootstrap: str, topic_prefix: str, identities: Identities
 ) -> AsyncIterator[RunningService]:
     settings = intake_settings(database_url, kafka_bootstrap, topic_prefix, identities)
-    async with run_intake(settings, identities) as service:
+    async with run_service(settings, identities) as service:
         yield service
+
+
+@dataclass
+class System:
+    """Every service in this process, each on its own database, sharing the broker."""
+
+    intake: RunningService
+    evaluation: RunningService
+    followup: RunningService
+    notify: RunningService
+    pipeline: Pipeline
+    bootstrap: str
+    prefix: str
+
+    async def writes(self) -> dict[str, tuple[int, int]]:
+        """(outbox rows, audit rows) of each service: a refused step must change neither."""
+        counts = {}
+        for name in ("intake", "evaluation", "followup"):
+            service: RunningService = getattr(self, name)
+            tables = service.runtime.tables
+            counts[name] = (await service.count(tables.outbox), await service.count(tables.audit))
+        return counts
+
+
+@pytest.fixture
+async def system(
+    new_database: Callable[[], Awaitable[str]],
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    identities: Identities,
+) -> AsyncIterator[System]:
+    async with contextlib.AsyncExitStack() as stack:
+        services = {}
+        for name in ("intake", "evaluation", "followup", "notify"):
+            settings = service_settings(
+                name, await new_database(), kafka_bootstrap, topic_prefix, identities
+            )
+            services[name] = await stack.enter_async_context(run_service(settings, identities))
+        pipeline = Pipeline(
+            intake=services["intake"].client,
+            evaluation=services["evaluation"].client,
+            followup=services["followup"].client,
+            partner=identities.headers("partner"),
+            collaborator=identities.institution("other-partner"),
+            secretariat=identities.headers("secretariat"),
+            say=lambda _line: None,
+        )
+        yield System(**services, pipeline=pipeline, bootstrap=kafka_bootstrap, prefix=topic_prefix)

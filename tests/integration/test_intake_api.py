@@ -12,7 +12,7 @@ from deploy.local import free_port
 from services.intake.tables import CandidateRow, SurveyReportRow, service_tables
 from tests.examples import aadc_gene_therapy, cystic_fibrosis
 from tests.identities import Identities
-from tests.integration.conftest import RunningService, intake_settings, run_intake
+from tests.integration.conftest import RunningService, intake_settings, run_service
 from tests.support import read_topic, wait_until
 
 pytestmark = pytest.mark.integration
@@ -216,7 +216,7 @@ async def test_without_kafka_writes_are_kept_and_readiness_says_why(
 ) -> None:
     nowhere = f"127.0.0.1:{free_port()}"
     settings = intake_settings(database_url, nowhere, "x.", identities)
-    async with run_intake(settings, identities) as intake:
+    async with run_service(settings, identities) as intake:
         ready = await intake.client.get("/readyz")
         assert ready.status_code == 503
         assert ready.json()["checks"]["database"] == "ok"

@@ -28,7 +28,7 @@ from shared.messaging.topics import ensure_topics
 from shared.tables import ServiceTables
 from tests.examples import cystic_fibrosis
 from tests.identities import Identities
-from tests.integration.conftest import intake_settings, run_intake
+from tests.integration.conftest import intake_settings, run_service
 from tests.support import header, read_topic, wait_until
 
 pytestmark = pytest.mark.integration
@@ -293,7 +293,7 @@ async def test_events_pending_while_the_broker_is_down_are_all_published_after_r
     try:
         await ensure_topics(broker.bootstrap_servers, prefix="r.", max_replication=1)
         settings = intake_settings(database_url, broker.bootstrap_servers, "r.", identities)
-        async with run_intake(settings, identities) as intake:
+        async with run_service(settings, identities) as intake:
             ids = []
             for _ in range(3):
                 reply = await intake.client.post("/candidates", json=cystic_fibrosis())

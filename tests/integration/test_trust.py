@@ -19,7 +19,7 @@ from services.intake.tables import CandidateRow, service_tables
 from shared.identity import load_registry, save_registry
 from tests.examples import aadc_gene_therapy, cystic_fibrosis
 from tests.identities import Identities
-from tests.integration.conftest import RunningService, intake_settings, run_intake
+from tests.integration.conftest import RunningService, intake_settings, run_service
 from tests.support import read_topic, wait_until
 
 pytestmark = pytest.mark.integration
@@ -101,7 +101,7 @@ async def test_keys_expire_after_the_configured_time(
     settings = intake_settings(
         database_url, kafka_bootstrap, topic_prefix, identities, idempotency_ttl_seconds=1
     )
-    async with run_intake(settings, identities) as intake:
+    async with run_service(settings, identities) as intake:
         key = {"Idempotency-Key": "short-lived"}
         await intake.client.post("/candidates", json=cystic_fibrosis(), headers=key)
         await asyncio.sleep(1.2)
@@ -231,7 +231,7 @@ async def test_oauth2_client_credentials_tokens_are_verified_against_the_configu
         jwt_issuer="https://idp.example.jp",
         jwt_audience="access-pipeline",
     )
-    async with run_intake(settings, identities) as intake:
+    async with run_service(settings, identities) as intake:
 
         def bearer(token: str) -> dict[str, str]:
             return {"Authorization": f"Bearer {token}"}
@@ -264,7 +264,7 @@ async def test_clients_over_their_rate_limit_get_429_with_retry_after(
     settings = intake_settings(
         database_url, kafka_bootstrap, topic_prefix, identities, rate_limit_per_minute=3
     )
-    async with run_intake(settings, identities) as intake:
+    async with run_service(settings, identities) as intake:
         statuses = [(await intake.client.get("/candidates")).status_code for _ in range(3)]
         limited = await intake.client.get("/candidates")
         assert statuses == [200, 200, 200]
@@ -287,7 +287,7 @@ async def test_revoked_keys_stop_working_and_rotated_keys_overlap(
     shutil.copy(identities.path, registry_path)
     own = Identities(path=registry_path, keys=dict(identities.keys))
     settings = intake_settings(database_url, kafka_bootstrap, topic_prefix, own)
-    async with run_intake(settings, own) as intake:
+    async with run_service(settings, own) as intake:
         old_key = own.keys["partner"]
         old_id = old_key.removeprefix("apk_").split("_")[0]
         registry = load_registry(registry_path)
