@@ -86,7 +86,7 @@ def postgres_server_url(
         server.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def new_database(postgres_server_url: str) -> Callable[[], Awaitable[str]]:
     """Creates new, empty PostgreSQL databases; returns the URL of each."""
 
@@ -108,12 +108,17 @@ async def database_url(new_database: Callable[[], Awaitable[str]]) -> str:
     return await new_database()
 
 
+async def fresh_topics(bootstrap: str) -> str:
+    """Creates the spec's topics under a new prefix; returns the prefix."""
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    await ensure_topics(bootstrap, prefix=prefix, max_replication=1)
+    return prefix
+
+
 @pytest.fixture
 async def topic_prefix(kafka_bootstrap: str) -> str:
     """Topics of the spec under a prefix of this test's own, so tests never share topics."""
-    prefix = f"t{uuid.uuid4().hex[:10]}."
-    await ensure_topics(kafka_bootstrap, prefix=prefix, max_replication=1)
-    return prefix
+    return await fresh_topics(kafka_bootstrap)
 
 
 @pytest.fixture(scope="session")

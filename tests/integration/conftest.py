@@ -13,6 +13,7 @@ from deploy.demo import Pipeline
 from shared import migrations
 from shared.service import ServiceRuntime
 from shared.settings import ServiceSettings
+from tests.conftest import fresh_topics
 from tests.identities import Identities
 
 
@@ -114,15 +115,15 @@ class System:
     async def writes(self) -> dict[str, tuple[int, int]]:
         """(outbox rows, audit rows) of each service: a refused step must change neither."""
         counts = {}
-        for name in ("intake", "evaluation", "followup"):
+        for name in ("intake", "evaluation", "followup", "notify"):
             service: RunningService = getattr(self, name)
             tables = service.runtime.tables
             counts[name] = (await service.count(tables.outbox), await service.count(tables.audit))
         return counts
 
 
-@pytest.fixture
-async def system(
+@contextlib.asynccontextmanager
+async def start_system(
     new_database: Callable[[], Awaitable[str]],
     kafka_bootstrap: str,
     topic_prefix: str,
@@ -145,3 +146,25 @@ async def system(
             say=lambda _line: None,
         )
         yield System(**services, pipeline=pipeline, bootstrap=kafka_bootstrap, prefix=topic_prefix)
+
+
+@pytest.fixture
+async def system(
+    new_database: Callable[[], Awaitable[str]],
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    identities: Identities,
+) -> AsyncIterator[System]:
+    """Every service, started for one test."""
+    async with start_system(new_database, kafka_bootstrap, topic_prefix, identities) as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+async def shared_system(
+    new_database: Callable[[], Awaitable[str]], kafka_bootstrap: str, identities: Identities
+) -> AsyncIterator[System]:
+    """Every service, started once for a module whose tests each make their own records."""
+    prefix = await fresh_topics(kafka_bootstrap)
+    async with start_system(new_database, kafka_bootstrap, prefix, identities) as started:
+        yield started

@@ -24,7 +24,7 @@ from tests.support import wait_until
 pytestmark = pytest.mark.integration
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
-SERVICES = ["intake"]
+SERVICES = ["intake", "evaluation", "followup", "notify"]
 
 
 @pytest.fixture
