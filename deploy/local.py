@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -36,10 +37,31 @@ class RuntimeStartError(RuntimeError):
     """A local server could not be started; the message carries its log's tail."""
 
 
+def _ephemeral_ports() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free port below the ephemeral range.
+
+    Port 0 would hand out an ephemeral port, the kind outgoing connections take as their
+    local end: a server stopped for a moment (a broker restart) could then find its port
+    taken by a client. Below that range only servers bind.
+    """
+    low, _ = _ephemeral_ports()
+    for _ in range(200):
+        port = random.randint(15000, low - 1)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeStartError("no free port found below the ephemeral range")
 
 
 def stop_process(process: subprocess.Popen[bytes] | None, grace_s: float = STOP_GRACE_S) -> None:

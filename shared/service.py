@@ -24,6 +24,7 @@ from shared.db import Database
 from shared.messaging.consumer import EventConsumer, Handler
 from shared.messaging.kafka import make_consumer, make_producer
 from shared.messaging.outbox import Outbox
+from shared.messaging.redrive import dead_letter_router
 from shared.messaging.relay import OutboxRelay
 from shared.settings import ServiceSettings
 from shared.tables import ServiceTables
@@ -70,6 +71,10 @@ class ServiceRuntime:
     @property
     def consumer_group(self) -> str:
         return self.settings.topic(self.settings.service_name)
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return self.settings.topic(f"pipeline.{self.settings.service_name}.dlq")
 
     async def start(self) -> None:
         self._stop.clear()
@@ -140,7 +145,7 @@ class ServiceRuntime:
             ),
             producer=producer,
             group=self.consumer_group,
-            dead_letter_topic=self.settings.topic(f"pipeline.{self.settings.service_name}.dlq"),
+            dead_letter_topic=self.dead_letter_topic,
             handlers=subscription.handlers,
             outbox=self.outbox,
             max_attempts=self.settings.consumer_max_attempts,
@@ -212,7 +217,10 @@ def create_service_app(
     app.state.runtime = runtime
     install_http_plumbing(app, max_body_bytes=runtime.settings.max_body_bytes)
     app.include_router(health_router(runtime))
-    for router in [*routers, audit_router()]:
+    shared_routers = [audit_router()]
+    if runtime.subscription is not None:
+        shared_routers.append(dead_letter_router())
+    for router in [*routers, *shared_routers]:
         app.include_router(router)
     return app
 

@@ -154,3 +154,83 @@ async def test_overdue_reports_are_announced_once(system: System) -> None:
     ]
     assert len(overdue) == 2
     assert {record.key.decode() for record in overdue} == {candidate_id}
+
+
+async def test_operators_list_dead_letters_and_redrive_them_once(
+    new_database, kafka_bootstrap: str, topic_prefix: str, identities: Identities
+) -> None:
+    settings = service_settings(
+        "evaluation", await new_database(), kafka_bootstrap, topic_prefix, identities
+    )
+    registration = _event(
+        "intake",
+        CandidateRegistered(
+            candidate_id="cand-dead",
+            candidate={
+                **cystic_fibrosis(),
+                "candidate_id": "cand-dead",
+                "registered_by": "ncchd",
+                "stage": "surveyed",
+                "version": 1,
+            },
+            stage={"previous": None, "current": "surveyed"},
+        ),
+        sequence=1,
+    )
+    intake_topic = f"{topic_prefix}pipeline.intake.v1"
+    dead_letters = f"{topic_prefix}pipeline.evaluation.dlq"
+    producer = make_producer(kafka_bootstrap)
+    await producer.start()
+    try:
+        async with run_service(settings, identities) as evaluation:
+            operator = evaluation.as_("operator")
+            await producer.send_and_wait(intake_topic, value=b"{broken", key=b"cand-broken")
+            # As the consumer leaves a valid event whose retries ran out during an outage:
+            await producer.send_and_wait(
+                dead_letters,
+                value=registration.kafka_value(),
+                key=registration.kafka_key(),
+                headers=[
+                    *registration.kafka_headers(),
+                    ("dlq_reason", b"gave up after 5 attempts: OperationalError"),
+                    ("dlq_original_topic", intake_topic.encode()),
+                    ("dlq_original_offset", b"7"),
+                ],
+            )
+
+            async def listed(count: int) -> bool:
+                reply = await evaluation.client.get("/dead-letters", headers=operator)
+                return len(reply.json()) == count
+
+            await wait_until(lambda: listed(2), what="both dead letters")
+            letters = {
+                letter["key"]: letter
+                for letter in (
+                    await evaluation.client.get("/dead-letters", headers=operator)
+                ).json()
+            }
+            assert set(letters) == {"cand-broken", "cand-dead"}
+            assert "invalid envelope" in letters["cand-broken"]["reason"]
+            assert letters["cand-dead"]["event_type"] == CandidateRegistered.event_type()
+            partner = await evaluation.client.get("/dead-letters")
+            assert partner.status_code == 403
+
+            redriven = await evaluation.client.post("/dead-letters/redrive", headers=operator)
+            assert {letter["key"] for letter in redriven.json()["redriven"]} == {
+                "cand-broken",
+                "cand-dead",
+            }
+
+            async def applied() -> bool:
+                reply = await evaluation.client.get(
+                    "/candidates/cand-dead", headers=evaluation.as_("secretariat")
+                )
+                return reply.status_code == 200
+
+            await wait_until(applied, what="the re-driven event to be applied")
+            # The broken record is still broken: it comes back, and only it is re-driven next.
+            await wait_until(lambda: listed(3), what="the broken record to return")
+            again = await evaluation.client.post("/dead-letters/redrive", headers=operator)
+            assert [letter["key"] for letter in again.json()["redriven"]] == ["cand-broken"]
+    finally:
+        await producer.stop()

@@ -163,6 +163,8 @@ MATRIX: dict[str, dict[tuple[str, str], Decision]] = {
             lambda: {"code": f"c-{uuid.uuid4().hex[:8]}", "title": "要件"},
         ),
         ("GET", "/criteria"): Decision(READERS),
+        ("GET", "/dead-letters"): Decision(OPERATOR),
+        ("POST", "/dead-letters/redrive"): Decision(OPERATOR),
     },
     "followup": {
         ("GET", "/healthz"): PUBLIC,
@@ -229,6 +231,8 @@ MATRIX: dict[str, dict[tuple[str, str], Decision]] = {
             "implemented",
         ),
         ("POST", "/deadlines/scan"): Decision(OPERATOR),
+        ("GET", "/dead-letters"): Decision(OPERATOR),
+        ("POST", "/dead-letters/redrive"): Decision(OPERATOR),
     },
     "notify": {
         ("GET", "/healthz"): PUBLIC,
