@@ -72,11 +72,9 @@ def main() -> None:
                 f"{prefix}_DATA_DIR": str(RUN_DIR),
                 f"{prefix}_PORT": str(SERVICE_PORTS[name]),
             }
-            subprocess.run(
-                [sys.executable, "-m", "shared.migrations", name, "upgrade"], env=env, check=True
-            )
+            subprocess.run([sys.executable, "-m", "shared", name, "migrate"], env=env, check=True)
             processes[name] = subprocess.Popen(
-                [sys.executable, "-m", "shared.serve", name],
+                [sys.executable, "-m", "shared", name, "all"],
                 env=env,
                 cwd=ROOT,
                 start_new_session=True,  # stopped in order by us, not by the terminal's Ctrl-C

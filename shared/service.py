@@ -110,7 +110,7 @@ class ServiceRuntime:
                 self.consumer = self._make_consumer(self.subscription, self.producer)
                 await self.consumer.consumer.start()
                 loops.append(self.consumer.run(self._stop))
-            await asyncio.gather(*loops)
+            await asyncio.gather(*loops, self._stop.wait())  # the producer lives until stop
         except Exception:
             log.exception("messaging stopped on an unexpected error")
             raise
@@ -217,6 +217,8 @@ def create_service_app(
     app.state.runtime = runtime
     install_http_plumbing(app, max_body_bytes=runtime.settings.max_body_bytes)
     app.include_router(health_router(runtime))
+    if runtime.settings.role not in ("all", "api"):
+        return app  # a relay or consumer process answers health and readiness only
     shared_routers = [audit_router()]
     if runtime.subscription is not None:
         shared_routers.append(dead_letter_router())

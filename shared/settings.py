@@ -14,6 +14,11 @@ class ServiceSettings(BaseSettings):
 
     service_name: str = Field(description="The service's name, also its CloudEvents source")
     environment: Literal["development", "test", "production"] = "development"
+    role: Literal["all", "api", "relay", "consumer"] = Field(
+        default="all",
+        description="What this process runs: everything, or only the API, the outbox "
+        "relay or the event consumer (to scale them apart)",
+    )
     host: str = "127.0.0.1"
     port: int = Field(ge=1, le=65535)
     data_dir: Path = Path(".run")

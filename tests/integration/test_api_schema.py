@@ -53,8 +53,9 @@ async def served(
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "shared.serve",
+        "shared",
         service,
+        "api",
         env=env,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,

@@ -1,0 +1,1 @@
+"""evaluation: the expert committee's meetings, criteria, assessments and support decisions."""

@@ -1,0 +1,224 @@
+"""initial schema
+
+Revision ID: 0001
+Revises:
+Create Date: 2026-11-23 02:08:05.461307
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0001"
+down_revision: str | None = None
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "audit_log",
+        sa.Column(
+            "position",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("actor_client_id", sa.String(length=100), nullable=False),
+        sa.Column("actor_institution_id", sa.String(length=100), nullable=True),
+        sa.Column("actor_role", sa.String(length=40), nullable=False),
+        sa.Column("action", sa.String(length=100), nullable=False),
+        sa.Column("entity_type", sa.String(length=60), nullable=False),
+        sa.Column("entity_id", sa.String(length=64), nullable=False),
+        sa.Column("changes", sa.JSON(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("request_id", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("position", name=op.f("pk_audit_log")),
+    )
+    with op.batch_alter_table("audit_log", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_audit_log_actor_institution_id"), ["actor_institution_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_audit_log_entity_id"), ["entity_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_audit_log_occurred_at"), ["occurred_at"], unique=False)
+
+    op.create_table(
+        "candidates",
+        sa.Column("candidate_id", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=True),
+        sa.Column("modality", sa.String(length=40), nullable=True),
+        sa.Column("disease_class", sa.String(length=40), nullable=True),
+        sa.Column("target_disease", sa.String(length=200), nullable=True),
+        sa.Column("registered_by", sa.String(length=100), nullable=True),
+        sa.Column("stage", sa.String(length=40), nullable=False),
+        sa.Column("intake_version", sa.Integer(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("candidate_id", name=op.f("pk_candidates")),
+    )
+    with op.batch_alter_table("candidates", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_candidates_registered_by"), ["registered_by"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_candidates_stage"), ["stage"], unique=False)
+
+    op.create_table(
+        "criteria",
+        sa.Column("code", sa.String(length=64), nullable=False),
+        sa.Column("title", sa.String(length=200), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("code", name=op.f("pk_criteria")),
+    )
+    op.create_table(
+        "event_sequences",
+        sa.Column("subject", sa.String(length=64), nullable=False),
+        sa.Column("last_sequence", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("subject", name=op.f("pk_event_sequences")),
+    )
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("client_id", sa.String(length=100), nullable=False),
+        sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("request_hash", sa.String(length=64), nullable=False),
+        sa.Column("response_status", sa.Integer(), nullable=True),
+        sa.Column("response_headers", sa.JSON(), nullable=True),
+        sa.Column("response_body", sa.Text(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("client_id", "key", name=op.f("pk_idempotency_keys")),
+    )
+    with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_idempotency_keys_expires_at"), ["expires_at"], unique=False
+        )
+
+    op.create_table(
+        "inbox",
+        sa.Column("consumer_group", sa.String(length=100), nullable=False),
+        sa.Column("event_id", sa.String(length=64), nullable=False),
+        sa.Column("event_type", sa.String(length=200), nullable=False),
+        sa.Column("subject", sa.String(length=64), nullable=False),
+        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("consumer_group", "event_id", name=op.f("pk_inbox")),
+    )
+    op.create_table(
+        "meetings",
+        sa.Column("meeting_id", sa.String(length=36), nullable=False),
+        sa.Column("title", sa.String(length=200), nullable=False),
+        sa.Column("held_on", sa.Date(), nullable=False),
+        sa.Column("agenda", sa.JSON(), nullable=False),
+        sa.Column("candidate_ids", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("meeting_id", name=op.f("pk_meetings")),
+    )
+    op.create_table(
+        "outbox",
+        sa.Column(
+            "position",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("event_id", sa.String(length=64), nullable=False),
+        sa.Column("topic", sa.String(length=200), nullable=False),
+        sa.Column("event_type", sa.String(length=200), nullable=False),
+        sa.Column("subject", sa.String(length=64), nullable=False),
+        sa.Column("sequence", sa.Integer(), nullable=False),
+        sa.Column("envelope", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("position", name=op.f("pk_outbox")),
+        sa.UniqueConstraint("event_id", name=op.f("uq_outbox_event_id")),
+    )
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_outbox_unpublished",
+            ["position"],
+            unique=False,
+            postgresql_where=sa.text("published_at IS NULL"),
+            sqlite_where=sa.text("published_at IS NULL"),
+        )
+
+    op.create_table(
+        "assessments",
+        sa.Column("assessment_id", sa.String(length=36), nullable=False),
+        sa.Column("candidate_id", sa.String(length=64), nullable=False),
+        sa.Column("meeting_id", sa.String(length=36), nullable=True),
+        sa.Column("results", sa.JSON(), nullable=False),
+        sa.Column("summary", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["candidate_id"],
+            ["candidates.candidate_id"],
+            name=op.f("fk_assessments_candidate_id_candidates"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["meeting_id"], ["meetings.meeting_id"], name=op.f("fk_assessments_meeting_id_meetings")
+        ),
+        sa.PrimaryKeyConstraint("assessment_id", name=op.f("pk_assessments")),
+    )
+    with op.batch_alter_table("assessments", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_assessments_candidate_id"), ["candidate_id"], unique=False
+        )
+
+    op.create_table(
+        "decisions",
+        sa.Column("decision_id", sa.String(length=36), nullable=False),
+        sa.Column("candidate_id", sa.String(length=64), nullable=False),
+        sa.Column("decision", sa.String(length=20), nullable=False),
+        sa.Column("rationale", sa.Text(), nullable=False),
+        sa.Column("conditions", sa.JSON(), nullable=False),
+        sa.Column("decided_on", sa.Date(), nullable=False),
+        sa.Column("meeting_id", sa.String(length=36), nullable=True),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["candidate_id"],
+            ["candidates.candidate_id"],
+            name=op.f("fk_decisions_candidate_id_candidates"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["meeting_id"], ["meetings.meeting_id"], name=op.f("fk_decisions_meeting_id_meetings")
+        ),
+        sa.PrimaryKeyConstraint("decision_id", name=op.f("pk_decisions")),
+        sa.UniqueConstraint("candidate_id", name=op.f("uq_decisions_candidate_id")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("decisions")
+    with op.batch_alter_table("assessments", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_assessments_candidate_id"))
+
+    op.drop_table("assessments")
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_index(
+            "ix_outbox_unpublished",
+            postgresql_where=sa.text("published_at IS NULL"),
+            sqlite_where=sa.text("published_at IS NULL"),
+        )
+
+    op.drop_table("outbox")
+    op.drop_table("meetings")
+    op.drop_table("inbox")
+    with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_idempotency_keys_expires_at"))
+
+    op.drop_table("idempotency_keys")
+    op.drop_table("event_sequences")
+    op.drop_table("criteria")
+    with op.batch_alter_table("candidates", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_candidates_stage"))
+        batch_op.drop_index(batch_op.f("ix_candidates_registered_by"))
+
+    op.drop_table("candidates")
+    with op.batch_alter_table("audit_log", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_audit_log_occurred_at"))
+        batch_op.drop_index(batch_op.f("ix_audit_log_entity_id"))
+        batch_op.drop_index(batch_op.f("ix_audit_log_actor_institution_id"))
+
+    op.drop_table("audit_log")

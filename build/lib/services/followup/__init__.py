@@ -1,0 +1,1 @@
+"""followup: support targets, trials, efficacy and safety data, deadlines, social implementation."""

@@ -1,0 +1,1 @@
+"""notify: stage notifications for ministry staff (subscriptions and deliveries)."""

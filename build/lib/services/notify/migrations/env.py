@@ -1,0 +1,4 @@
+from services.notify.tables import Base
+from shared.migrations import configure_environment
+
+configure_environment(Base.metadata)

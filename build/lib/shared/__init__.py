@@ -1,0 +1,1 @@
+"""Mechanisms every service shares: events, messaging, database, settings and the web layer."""

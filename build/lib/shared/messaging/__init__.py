@@ -1,0 +1,1 @@
+"""Never lose, never double-apply: outbox, relay, inbox consumer, dead letters, topics."""
