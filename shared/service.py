@@ -96,6 +96,10 @@ class ServiceRuntime:
             await self._task
             self._task = None
         await self.db.dispose()
+        log.info(
+            "%s stopped cleanly: work in hand finished, offsets committed",
+            self.settings.service_name,
+        )
 
     async def _run_messaging(self) -> None:
         assert self.producer is not None and self.relay is not None
