@@ -1,1 +1,0 @@
-"""Deployment assets and the local runtime (Kafka and PostgreSQL without Docker)."""

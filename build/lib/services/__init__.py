@@ -1,1 +1,0 @@
-"""The pipeline's services; each owns its database and publishes its state changes."""

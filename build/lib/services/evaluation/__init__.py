@@ -1,1 +1,0 @@
-"""evaluation: the expert committee's meetings, criteria, assessments and support decisions."""

@@ -1,4 +1,0 @@
-from services.evaluation.tables import Base
-from shared.migrations import configure_environment
-
-configure_environment(Base.metadata)

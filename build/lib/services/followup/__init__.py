@@ -1,1 +1,0 @@
-"""followup: support targets, trials, efficacy and safety data, deadlines, social implementation."""

@@ -1,1 +1,0 @@
-"""notify: stage notifications for ministry staff (subscriptions and deliveries)."""

@@ -1,4 +1,0 @@
-from services.notify.tables import Base
-from shared.migrations import configure_environment
-
-configure_environment(Base.metadata)

@@ -1,1 +1,0 @@
-"""Mechanisms every service shares: events, messaging, database, settings and the web layer."""

@@ -1,1 +1,0 @@
-"""Never lose, never double-apply: outbox, relay, inbox consumer, dead letters, topics."""
