@@ -400,11 +400,11 @@ async def main() -> int:
         )
         meeting_id = await prepare_committee(pipeline)
         failures = 0
-        walked: list[tuple[str, str]] = []
+        walked: list[tuple[str, Example]] = []
         for example in EXAMPLES:
             try:
                 candidate_id, stage = await walk(pipeline, example, meeting_id)
-                walked.append((candidate_id, example.profile["name"]))
+                walked.append((candidate_id, example))
             except DemoFailure as error:
                 print(f"   FAILED: {error}")
                 failures += 1
@@ -415,19 +415,30 @@ async def main() -> int:
             failures += stage != example.expected_stage
             print(f"   final stage: {stage} [{verdict}]")
         print("\nStage history (from the event trail on Kafka):")
-        for candidate in walked:
-            print(await _history(bootstrap, candidate))
+        for candidate_id, example in walked:
+            print(await _history(bootstrap, candidate_id, example))
     print(
         f"\n{len(EXAMPLES) - failures} of {len(EXAMPLES)} candidates reached their expected stage"
     )
     return 1 if failures else 0
 
 
-async def _history(bootstrap: str, candidate: tuple[str, str]) -> str:
-    candidate_id, name = candidate
-    lines = stage_history(await event_trail(bootstrap, candidate_id))
+async def _history(bootstrap: str, candidate_id: str, example: Example) -> str:
+    """The candidate's stage history, once the last of its events has been published."""
+    deadline = time.monotonic() + 15
+    while True:
+        trail = await event_trail(bootstrap, candidate_id)
+        lines = stage_history(trail)
+        last = [event["data"]["stage"]["current"] for event in trail if "stage" in event["data"]]
+        if (last and last[-1] == example.expected_stage) or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.3)  # the relays publish a moment after each write
+    name = example.profile["name"]
     return "\n".join([f"\n{name} ({candidate_id})", *(f"  {line}" for line in lines)])
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    try:
+        sys.exit(asyncio.run(main()))
+    except httpx.ConnectError:
+        sys.exit("The services are not running: start them with `make run`, then `make demo`.")

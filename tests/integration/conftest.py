@@ -15,6 +15,7 @@ from shared.service import ServiceRuntime
 from shared.settings import ServiceSettings
 from tests.conftest import fresh_topics
 from tests.identities import Identities
+from tests.support import wait_until
 
 
 @dataclass
@@ -111,6 +112,16 @@ class System:
     pipeline: Pipeline
     bootstrap: str
     prefix: str
+
+    async def published(self) -> None:
+        """Until every service's relay has published everything written so far."""
+        for name in ("intake", "evaluation", "followup", "notify"):
+            service: RunningService = getattr(self, name)
+
+            async def drained(service: RunningService = service) -> bool:
+                return await service.pending_events() == 0
+
+            await wait_until(drained, what=f"{name}'s outbox to drain")
 
     async def writes(self) -> dict[str, tuple[int, int]]:
         """(outbox rows, audit rows) of each service: a refused step must change neither."""

@@ -59,6 +59,7 @@ async def test_a_candidate_travels_from_survey_to_completed_social_implementatio
     )
     assert trial["collaborating_institutions"] == ["osaka-u"]
 
+    await system.published()
     trail = await event_trail(system.bootstrap, candidate_id, prefix=system.prefix)
     assert _by_source(trail) == {
         "intake": [
