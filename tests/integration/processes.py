@@ -42,6 +42,8 @@ class ServiceProcess:
             f"{prefix}_CREDENTIALS_FILE": str(self.identities.path),
             f"{prefix}_RATE_LIMIT_PER_MINUTE": "1000000",
             f"{prefix}_RELAY_IDLE_SECONDS": "0.05",
+            # notify: webhooks only to this machine, whatever a generated request asks.
+            "NOTIFY_WEBHOOK_ALLOWED_HOSTS": '["127.0.0.1"]',
         }
 
     async def start(self) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -21,6 +21,7 @@ from services.followup.tables import CandidateView
 from tests.examples import cystic_fibrosis
 from tests.identities import INSTITUTIONS
 from tests.integration.conftest import RunningService, System
+from tests.receiver import Receiver, running_receiver
 from tests.support import wait_until
 
 pytestmark = pytest.mark.integration
@@ -30,6 +31,7 @@ PARTNERS = frozenset({"partner", "other-partner"})
 READERS = frozenset({"partner", "other-partner", "secretariat", "ministry"})
 SECRETARIAT = frozenset({"secretariat"})
 OPERATOR = frozenset({"operator"})
+MINISTRY = frozenset({"ministry"})
 SEES_EVERYTHING = frozenset({"secretariat", "ministry", "operator"})
 
 Level = Literal[
@@ -68,6 +70,8 @@ class Decision:
     body: Callable[[], dict[str, Any]] | None = None
     level: Level = "none"
     public: bool = False
+    # A body that needs the prepared records' ids (a subscription's webhook URL, say).
+    body_with_ids: Callable[[dict[str, str]], dict[str, Any]] | None = None
 
 
 PUBLIC = Decision(public=True)
@@ -238,6 +242,35 @@ MATRIX: dict[str, dict[tuple[str, str], Decision]] = {
         ("GET", "/healthz"): PUBLIC,
         ("GET", "/readyz"): PUBLIC,
         ("GET", "/audit"): Decision(EVERYONE),
+        ("GET", "/topics"): Decision(READERS),
+        ("GET", "/funnel"): Decision(READERS, "filtered", level="candidate"),
+        ("GET", "/candidates/{candidate_id}/timeline"): Decision(
+            READERS, "hidden", level="candidate"
+        ),
+        ("POST", "/subscriptions"): Decision(
+            MINISTRY,
+            "none",
+            201,
+            level="hook",
+            body_with_ids=lambda ids: {"endpoint": ids["hook_url"]},
+        ),
+        ("GET", "/subscriptions"): Decision(MINISTRY),
+        ("GET", "/subscriptions/{subscription_id}"): Decision(MINISTRY, level="subscription"),
+        ("POST", "/subscriptions/{subscription_id}/status"): Decision(
+            MINISTRY, "none", 200, lambda: {"status": "off"}, "subscription"
+        ),
+        ("POST", "/subscriptions/{subscription_id}/secret-rotation"): Decision(
+            MINISTRY, "none", 200, lambda: {"overlap_hours": 1}, "subscription"
+        ),
+        ("GET", "/subscriptions/{subscription_id}/events"): Decision(
+            MINISTRY, level="subscription"
+        ),
+        ("GET", "/subscriptions/{subscription_id}/deliveries"): Decision(
+            MINISTRY, level="subscription"
+        ),
+        ("POST", "/deliveries/{delivery_id}/redelivery"): Decision(MINISTRY, level="delivery"),
+        ("GET", "/dead-letters"): Decision(OPERATOR),
+        ("POST", "/dead-letters/redrive"): Decision(OPERATOR),
     },
 }
 
@@ -256,9 +289,11 @@ def test_every_route_has_a_decision(service: str) -> None:
     assert MATRIX[service].keys() - routes == set(), "decisions for routes that do not exist"
 
 
-async def prepare(system: System, level: Level) -> dict[str, str]:
+async def prepare(system: System, level: Level, receiver: Receiver) -> dict[str, str]:
     """A record of "partner" at ``level``, built through the services' APIs."""
     p, ids = system.pipeline, {}
+    if level in ("hook", "subscription", "delivery"):
+        return await _prepare_subscription(system, level, receiver)
     reached = LEVELS.index(level)
     if reached == 0:
         return ids
@@ -338,6 +373,33 @@ async def prepare(system: System, level: Level) -> dict[str, str]:
     return ids
 
 
+async def _prepare_subscription(system: System, level: Level, receiver: Receiver) -> dict[str, str]:
+    ids = {"hook_url": receiver.url()}
+    if level == "hook":
+        return ids
+    ministry = system.notify.as_("ministry")
+    created = await _ok(
+        system.notify.client.post(
+            "/subscriptions", json={"endpoint": receiver.url()}, headers=ministry
+        )
+    )
+    ids["subscription_id"] = created["subscription_id"]
+    if level == "delivery":
+        await system.pipeline.intake.post(
+            "/candidates", json=cystic_fibrosis(), headers=system.pipeline.partner
+        )
+        path = f"/subscriptions/{ids['subscription_id']}/deliveries"
+
+        async def delivered() -> bool:
+            return bool((await system.notify.client.get(path, headers=ministry)).json())
+
+        await wait_until(delivered, what="a delivery")
+        ids["delivery_id"] = (await system.notify.client.get(path, headers=ministry)).json()[0][
+            "delivery_id"
+        ]
+    return ids
+
+
 async def _ok(call: Any) -> Any:
     reply = await call
     assert reply.is_success, reply.text
@@ -351,7 +413,15 @@ async def _until(system: System, candidate_id: str, stage: str) -> None:
         )
         async with system.followup.runtime.db.sessions() as session:
             view = await session.get(CandidateView, candidate_id)
-        return evaluation.status_code == 200 and view is not None and view.stage == stage
+        timeline = await system.notify.client.get(
+            f"/candidates/{candidate_id}/timeline", headers=system.notify.as_("ministry")
+        )
+        return (
+            evaluation.status_code == 200
+            and timeline.status_code == 200
+            and view is not None
+            and view.stage == stage
+        )
 
     await wait_until(known, what=f"{candidate_id} to reach {stage} everywhere")
 
@@ -362,7 +432,9 @@ async def _writes(service: RunningService) -> tuple[int, int]:
 
 
 def _count(body: Any) -> int:
-    return body["total"] if isinstance(body, dict) else len(body)
+    if isinstance(body, dict):
+        return body["total"] if "total" in body else body["candidates"]
+    return len(body)
 
 
 CASES = [
@@ -372,11 +444,17 @@ CASES = [
 ]
 
 
+@pytest.fixture(scope="module")
+async def receiver() -> AsyncIterator[Receiver]:
+    async with running_receiver() as running:
+        yield running
+
+
 @pytest.mark.parametrize(
     ("service", "method", "template"), CASES, ids=[f"{s} {m} {p}" for s, m, p in CASES]
 )
 async def test_route_answers_each_caller_as_decided(
-    shared_system: System, service: str, method: str, template: str
+    shared_system: System, receiver: Receiver, service: str, method: str, template: str
 ) -> None:
     system = shared_system
     decision = MATRIX[service][(method, template)]
@@ -385,6 +463,8 @@ async def test_route_answers_each_caller_as_decided(
     async def call(who: str | None, ids: dict[str, str]) -> Any:
         headers = target.as_(who) if who else {"Authorization": ""}
         body = decision.body() if decision.body else None
+        if decision.body_with_ids:
+            body = decision.body_with_ids(ids)
         return await target.client.request(
             method, template.format(**ids), json=body, headers=headers
         )
@@ -393,7 +473,7 @@ async def test_route_answers_each_caller_as_decided(
         assert (await target.client.request(method, template, headers={})).status_code == 200
         return
 
-    shared = await prepare(system, decision.level)
+    shared = await prepare(system, decision.level, receiver)
     before = await _writes(target)
     anonymous = await call(None, shared)
     assert anonymous.status_code == 401
@@ -409,11 +489,17 @@ async def test_route_answers_each_caller_as_decided(
     for who in sorted(decision.allowed):
         if decision.scoping == "hidden" and who == "other-partner":
             continue
-        reply = await call(who, await prepare(system, decision.level))
+        if decision.scoping == "filtered" and who == "other-partner":
+            # Another institution's view must not change when "partner" adds a record.
+            seen_before = _count((await call(who, shared)).json())
+            await prepare(system, decision.level, receiver)
+            reply = await call(who, shared)
+            assert reply.status_code == decision.success, reply.text
+            assert _count(reply.json()) == seen_before, f"{template} leaks others' records"
+            continue
+        reply = await call(who, await prepare(system, decision.level, receiver))
         assert reply.status_code == decision.success, f"{who}: {reply.text}"
-        if decision.scoping == "filtered":
-            seen = _count(reply.json())
-            if who == "other-partner":
-                assert seen == 0, f"{template} leaks another institution's records"
-            elif who in SEES_EVERYTHING or (who == "partner" and service != "evaluation"):
-                assert seen > 0, f"{who} should see records"
+        if decision.scoping == "filtered" and (
+            who in SEES_EVERYTHING or (who == "partner" and service != "evaluation")
+        ):
+            assert _count(reply.json()) > 0, f"{who} should see records"

@@ -1,0 +1,154 @@
+"""Webhook deliveries, signed per the Standard Webhooks specification, retried for hours.
+
+Every delivery is a row in notify's database before anything is sent, so a restart of
+notify resumes where it stopped: at least once, and receivers de-duplicate on webhook-id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from services.notify.domain import next_attempt_delay, sign
+from services.notify.tables import (
+    AttemptRow,
+    DeliveryRow,
+    NotificationRow,
+    SubscriptionRow,
+    TimelineEntry,
+)
+from shared.service import ServiceRuntime
+
+log = logging.getLogger(__name__)
+
+
+def signature_headers(
+    subscription: SubscriptionRow, message_id: str, body: bytes, now: datetime
+) -> dict[str, str]:
+    """Headers signed with every secret still valid, so a rotation overlaps seamlessly."""
+    timestamp = int(now.timestamp())
+    valid = [
+        item["secret"]
+        for item in subscription.secrets
+        if item.get("expires_at") is None or datetime.fromisoformat(item["expires_at"]) > now
+    ]
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": " ".join(
+            sign(secret, message_id, timestamp, body) for secret in valid
+        ),
+        "content-type": "application/json",
+    }
+
+
+def notification_body(subscription: SubscriptionRow, number: int, entry: TimelineEntry) -> bytes:
+    body: dict[str, Any] = {
+        "type": "event-notification",
+        "subscription_id": subscription.subscription_id,
+        "event_number": number,
+        "events_since_subscription_start": subscription.events_since_start,
+        "urgent": entry.urgent,
+        "event": {
+            "id": entry.event_id,
+            "type": entry.event_type,
+            "source": f"/services/{entry.source}",
+            "subject": entry.candidate_id,
+            "sequence": entry.sequence,
+            "time": entry.occurred_at.isoformat(),
+            "data": entry.data,
+        },
+    }
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+async def deliver_due(runtime: ServiceRuntime, client: httpx.AsyncClient) -> int:
+    """Attempt every delivery that is due; returns how many were attempted."""
+    attempted = 0
+    schedule = tuple(
+        timedelta(seconds=seconds) for seconds in runtime.settings.delivery_retry_seconds
+    )
+    while True:
+        async with runtime.db.transaction() as session:
+            now = datetime.now(UTC)
+            delivery = (
+                await session.execute(
+                    select(DeliveryRow)
+                    .where(DeliveryRow.status == "pending", DeliveryRow.next_attempt_at <= now)
+                    .order_by(DeliveryRow.next_attempt_at, DeliveryRow.event_number)
+                    .limit(1)
+                    .with_for_update(skip_locked=True)
+                )
+            ).scalar_one_or_none()
+            if delivery is None:
+                return attempted
+            subscription = await session.get(
+                SubscriptionRow, delivery.subscription_id, with_for_update=True
+            )
+            assert subscription is not None
+            if subscription.status != "active":
+                delivery.status, delivery.next_attempt_at = "cancelled", None
+                continue
+            notification = await session.get(
+                NotificationRow, (delivery.subscription_id, delivery.event_number)
+            )
+            assert notification is not None
+            entry = await session.get(TimelineEntry, notification.event_id)
+            assert entry is not None
+            body = notification_body(subscription, delivery.event_number, entry)
+            headers = signature_headers(subscription, delivery.delivery_id, body, now)
+            started = time.monotonic()
+            status_code, error = None, None
+            try:
+                reply = await client.post(subscription.endpoint, content=body, headers=headers)
+                status_code = reply.status_code
+            except httpx.HTTPError as failure:
+                error = f"{type(failure).__name__}: {failure}"
+            session.add(
+                AttemptRow(
+                    attempt_id=str(uuid.uuid4()),
+                    delivery_id=delivery.delivery_id,
+                    attempted_at=now,
+                    status_code=status_code,
+                    error=error,
+                    duration_ms=int((time.monotonic() - started) * 1000),
+                )
+            )
+            delivery.attempts += 1
+            attempted += 1
+            if status_code is not None and 200 <= status_code < 300:
+                delivery.status, delivery.next_attempt_at = "delivered", None
+            elif status_code == 410:  # the receiver says it is gone for good
+                delivery.status, delivery.next_attempt_at = "gone", None
+                subscription.status = "off"
+                subscription.updated_at = now
+            else:
+                delay = next_attempt_delay(delivery.attempts, schedule)
+                if delay is None:
+                    delivery.status, delivery.next_attempt_at = "failed", None
+                    subscription.status = "error"
+                    subscription.updated_at = now
+                else:
+                    delivery.next_attempt_at = now + delay
+
+
+async def deliver_webhooks(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
+    """Background loop: deliver what is due, then look again shortly."""
+    timeout = httpx.Timeout(runtime.settings.webhook_timeout_seconds)
+    async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+        while not stop.is_set():
+            try:
+                await deliver_due(runtime, client)
+            except Exception:
+                log.exception("webhook delivery failed; retrying shortly")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=runtime.settings.delivery_poll_seconds)

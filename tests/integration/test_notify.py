@@ -1,0 +1,222 @@
+"""notify on the whole running system: subscriptions, signed webhooks, the read model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from standardwebhooks import Webhook
+
+from deploy.demo import EXAMPLES, prepare_committee, walk
+from shared.events.followup import TrialStarted
+from tests.integration.conftest import System
+from tests.receiver import Receiver, running_receiver
+from tests.support import wait_until
+
+pytestmark = pytest.mark.integration
+
+
+async def _subscribe(system: System, receiver: Receiver, **filters: Any) -> dict[str, Any]:
+    reply = await system.notify.client.post(
+        "/subscriptions",
+        json={"endpoint": receiver.url(), "filters": filters},
+        headers=system.notify.as_("ministry"),
+    )
+    assert reply.status_code == 201, reply.text
+    return reply.json()
+
+
+async def _until_received(receiver: Receiver, count: int) -> None:
+    async def arrived() -> bool:
+        return len(receiver.notifications()) >= count
+
+    await wait_until(arrived, timeout_s=30, what=f"{count} notifications")
+
+
+async def test_a_stage_change_reaches_a_webhook_signed_per_standard_webhooks(
+    system: System,
+) -> None:
+    async with running_receiver() as receiver:
+        subscription = await _subscribe(system, receiver, stages=["trial-started"])
+        assert subscription["status"] == "active"
+        handshake = receiver.received[0]
+        assert handshake.json == {
+            "type": "handshake",
+            "subscription_id": subscription["subscription_id"],
+        }
+        verifier = Webhook(subscription["secret"])
+        verifier.verify(handshake.body, handshake.headers)
+
+        candidate_id, _ = await walk(
+            system.pipeline, EXAMPLES[0], await prepare_committee(system.pipeline)
+        )
+        await _until_received(receiver, 1)
+        [notification] = receiver.notifications()
+        payload = verifier.verify(notification.body, notification.headers)
+        assert payload["event"]["type"] == TrialStarted.event_type()
+        assert payload["event"]["subject"] == candidate_id
+        assert payload["event"]["data"]["stage"] == {
+            "previous": "selected",
+            "current": "trial-started",
+        }
+        assert payload["event_number"] == 1
+        assert notification.headers["webhook-id"].startswith("msg_")
+
+        forged = dict(notification.headers, **{"webhook-signature": "v1,AAAA"})
+        with pytest.raises(Exception, match="signature"):
+            verifier.verify(notification.body, forged)
+
+
+async def test_a_failing_receiver_gets_the_delivery_on_the_fourth_attempt(system: System) -> None:
+    async with running_receiver() as receiver:
+        subscription = await _subscribe(system, receiver, stages=["selected"])
+        receiver.answers = [500, 503, 500]  # the next three calls fail
+        await walk(system.pipeline, EXAMPLES[1], await prepare_committee(system.pipeline))
+        await _until_received(receiver, 4)
+        ids = {item.headers["webhook-id"] for item in receiver.notifications()}
+        assert len(ids) == 1  # one delivery, attempted four times: receivers de-duplicate on it
+        log = (
+            await system.notify.client.get(
+                f"/subscriptions/{subscription['subscription_id']}/deliveries",
+                headers=system.notify.as_("ministry"),
+            )
+        ).json()
+        [delivery] = log
+        assert delivery["status"] == "delivered"
+        assert [attempt["status_code"] for attempt in delivery["attempts"]] == [500, 503, 500, 200]
+
+
+async def test_filters_hold_numbers_are_contiguous_and_missed_events_are_returned(
+    system: System,
+) -> None:
+    async with running_receiver() as declined_only, running_receiver() as everything_urgent_or_not:
+        declined = await _subscribe(system, declined_only, stages=["declined"])
+        everything = await _subscribe(system, everything_urgent_or_not)
+        meeting = await prepare_committee(system.pipeline)
+        candidate_id, _ = await walk(system.pipeline, EXAMPLES[0], meeting)
+        await system.published()
+
+        timeline = (
+            await system.notify.client.get(
+                f"/candidates/{candidate_id}/timeline", headers=system.notify.as_("ministry")
+            )
+        ).json()
+        expected = len(timeline["events"])
+        await _until_received(everything_urgent_or_not, expected)
+        numbers = sorted(
+            item.json["event_number"] for item in everything_urgent_or_not.notifications()
+        )
+        assert numbers == list(range(1, expected + 1))
+        assert declined_only.notifications() == []  # nothing of another stage
+
+        missed = (
+            await system.notify.client.get(
+                f"/subscriptions/{everything['subscription_id']}/events",
+                params={"since": 5},
+                headers=system.notify.as_("ministry"),
+            )
+        ).json()
+        assert [item["event_number"] for item in missed] == list(range(6, expected + 1))
+        by_number = {
+            item.json["event_number"]: item.json["event"]["id"]
+            for item in everything_urgent_or_not.notifications()
+        }
+        assert all(by_number[item["event_number"]] == item["event"]["id"] for item in missed)
+        assert declined["events_since_start"] == 0
+
+
+async def test_a_receiver_that_answers_410_turns_its_subscription_off(system: System) -> None:
+    async with running_receiver() as receiver:
+        subscription = await _subscribe(system, receiver, stages=["shortlisted"])
+        receiver.answers = [410]
+        await walk(system.pipeline, EXAMPLES[2], await prepare_committee(system.pipeline))
+        await _until_received(receiver, 1)
+
+        async def off() -> bool:
+            reply = await system.notify.client.get(
+                f"/subscriptions/{subscription['subscription_id']}",
+                headers=system.notify.as_("ministry"),
+            )
+            return reply.json()["status"] == "off"
+
+        await wait_until(off, what="the subscription to be turned off")
+
+
+async def test_bad_subscriptions_are_refused_at_subscription_time(system: System) -> None:
+    ministry = system.notify.as_("ministry")
+    async with running_receiver() as receiver:
+        cases = {
+            "unknown event type": {
+                "endpoint": receiver.url(),
+                "filters": {"event_types": ["x.v1"]},
+            },
+            "unknown stage": {"endpoint": receiver.url(), "filters": {"stages": ["finished"]}},
+            "not a URL": {"endpoint": "mailto:someone"},
+            "host not allowed": {"endpoint": "https://example.org/hook"},
+            "unreachable": {"endpoint": "http://127.0.0.1:9/hook"},
+        }
+        for case, body in cases.items():
+            reply = await system.notify.client.post("/subscriptions", json=body, headers=ministry)
+            assert reply.status_code == 422, case
+            assert reply.json()["errors"], case
+        receiver.answers = [500]
+        refused = await system.notify.client.post(
+            "/subscriptions", json={"endpoint": receiver.url()}, headers=ministry
+        )
+        assert refused.status_code == 422
+        assert "handshake" in refused.json()["detail"]
+    listed = (await system.notify.client.get("/subscriptions", headers=ministry)).json()
+    assert listed == []
+
+
+async def test_timeline_and_funnel_agree_with_the_other_services(system: System) -> None:
+    p = system.pipeline
+    meeting = await prepare_committee(p)
+    walked = [await walk(p, example, meeting) for example in EXAMPLES]
+    await system.published()
+
+    async def caught_up() -> bool:
+        funnel = (
+            await system.notify.client.get("/funnel", headers=system.notify.as_("ministry"))
+        ).json()
+        return (
+            funnel["candidates"] == 3
+            and funnel["reached"]["declined"] == 1
+            and (funnel["reached"]["social-implementation"] == 2)
+        )
+
+    await wait_until(caught_up, what="notify to see every event")
+    funnel = (
+        await system.notify.client.get("/funnel", headers=system.notify.as_("ministry"))
+    ).json()
+    assert funnel["reached"] == {
+        "surveyed": 3,
+        "shortlisted": 3,
+        "selected": 2,
+        "trial-started": 2,
+        "data-collection": 2,
+        "social-implementation": 2,
+        "declined": 1,
+        "discontinued": 0,
+        "withdrawn": 0,
+    }
+    assert funnel["by"]["disease_class"]["peacetime-absent-infection"]["declined"] == 1
+    assert funnel["by"]["modality"]["in-vivo-gene-therapy"]["social-implementation"] == 1
+
+    for candidate_id, stage in walked:
+        timeline = (
+            await system.notify.client.get(
+                f"/candidates/{candidate_id}/timeline", headers=system.notify.as_("ministry")
+            )
+        ).json()
+        assert timeline["stage"] == stage
+        evaluation = (
+            await system.evaluation.client.get(f"/candidates/{candidate_id}", headers=p.secretariat)
+        ).json()
+        assert evaluation["decision"] in {"selected", "not-selected"}
+        sources = {event["source"] for event in timeline["events"]}
+        assert sources <= {"/services/intake", "/services/evaluation", "/services/followup"}
+    other = await system.notify.client.get(
+        f"/candidates/{walked[0][0]}/timeline", headers=system.notify.as_("other-partner")
+    )
+    assert other.status_code == 404
