@@ -24,6 +24,7 @@ class ServiceProcess:
     prefix: str
     identities: Identities
     port: int = field(default_factory=free_port)
+    extra_environment: dict[str, str] = field(default_factory=dict)
     process: asyncio.subprocess.Process | None = None
 
     @property
@@ -44,6 +45,7 @@ class ServiceProcess:
             f"{prefix}_RELAY_IDLE_SECONDS": "0.05",
             # notify: webhooks only to this machine, whatever a generated request asks.
             "NOTIFY_WEBHOOK_ALLOWED_HOSTS": '["127.0.0.1"]',
+            **self.extra_environment,
         }
 
     async def start(self) -> None:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import httpx
 import pytest
 from standardwebhooks import Webhook
 
 from deploy.demo import EXAMPLES, prepare_committee, walk
+from shared.events import CloudEvent
 from shared.events.followup import TrialStarted
+from shared.messaging.kafka import make_producer
+from tests.identities import Identities
 from tests.integration.conftest import System
+from tests.integration.processes import ServiceProcess
 from tests.receiver import Receiver, running_receiver
 from tests.support import wait_until
 
@@ -220,3 +226,68 @@ async def test_timeline_and_funnel_agree_with_the_other_services(system: System)
         f"/candidates/{walked[0][0]}/timeline", headers=system.notify.as_("other-partner")
     )
     assert other.status_code == 404
+
+
+async def test_a_delivery_pending_across_a_restart_of_notify_arrives_once(
+    new_database: Callable[[], Awaitable[str]],
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    identities: Identities,
+) -> None:
+    notify = ServiceProcess(
+        "notify",
+        "all",
+        await new_database(),
+        kafka_bootstrap,
+        topic_prefix,
+        identities,
+        extra_environment={
+            "NOTIFY_DELIVERY_RETRY_SECONDS": "[1, 1, 1, 1, 1, 1]",
+            "NOTIFY_DELIVERY_POLL_SECONDS": "0.2",
+        },
+    )
+    started = TrialStarted(
+        candidate_id="cand-restart",
+        trial_id="trial-1",
+        started_on="2027-06-01",
+        status="recruiting",
+        stage={"previous": "selected", "current": "trial-started"},
+    )
+    event = CloudEvent(
+        source="/services/followup",
+        type=started.event_type(),
+        subject="cand-restart",
+        sequence=3,
+        data=started.model_dump(mode="json"),
+    )
+    async with running_receiver() as receiver:
+        await notify.start()
+        try:
+            async with httpx.AsyncClient(base_url=notify.base_url) as client:
+                reply = await client.post(
+                    "/subscriptions",
+                    json={"endpoint": receiver.url()},
+                    headers=identities.headers("ministry"),
+                )
+                assert reply.status_code == 201, reply.text
+            receiver.answers = [503, 503]
+            producer = make_producer(kafka_bootstrap)
+            await producer.start()
+            try:
+                await producer.send_and_wait(
+                    f"{topic_prefix}pipeline.followup.v1",
+                    value=event.kafka_value(),
+                    key=event.kafka_key(),
+                    headers=event.kafka_headers(),
+                )
+            finally:
+                await producer.stop()
+            await _until_received(receiver, 1)  # the first attempt failed
+            await notify.stop()  # in the middle of the retries
+            await notify.start()
+            await _until_received(receiver, 3)
+        finally:
+            await notify.stop()
+    attempts = receiver.notifications()
+    assert len({item.headers["webhook-id"] for item in attempts}) == 1
+    assert len(attempts) == 3  # 503, 503, then accepted: delivered once, never again
