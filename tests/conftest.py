@@ -13,12 +13,16 @@ import subprocess
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from email import message_from_bytes
+from email import policy as email_policy
+from email.message import EmailMessage
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from deploy.local import KafkaBroker, PostgresServer
+from deploy.local import KafkaBroker, PostgresServer, free_port
 from shared.messaging.topics import ensure_topics
 from tests.identities import Identities, issue_identities
 
@@ -124,6 +128,33 @@ async def topic_prefix(kafka_bootstrap: str) -> str:
 @pytest.fixture(scope="session")
 def identities(tmp_path_factory: pytest.TempPathFactory) -> Identities:
     return issue_identities(tmp_path_factory.mktemp("identity") / "credentials.json")
+
+
+class CollectedMail:
+    """An SMTP handler that keeps every message it accepts."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, _server: object, _session: object, envelope: Any) -> str:
+        self.messages.append(
+            message_from_bytes(envelope.content, policy=email_policy.default)  # type: ignore[arg-type]
+        )
+        return "250 OK"
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[tuple[int, CollectedMail]]:
+    """A real SMTP server on loopback (aiosmtpd), stopped when the tests end."""
+    from aiosmtpd.controller import Controller
+
+    mailbox = CollectedMail()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield controller.port, mailbox
+    finally:
+        controller.stop()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -1,6 +1,7 @@
 """notify's HTTP API: ministry staff subscribe to stage changes and follow every candidate."""
 
 import json
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -14,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notify import domain
-from services.notify.delivery import signature_headers
+from services.notify.delivery import event_of, signature_headers
 from services.notify.tables import (
     AttemptRow,
     CandidateState,
@@ -51,8 +52,11 @@ class FiltersIn(Contract):
 
 
 class SubscriptionIn(Contract):
-    channel: Literal["rest-hook"] = "rest-hook"
-    endpoint: str = Field(min_length=1, max_length=2000)
+    channel: Literal["rest-hook", "email"] = "rest-hook"
+    endpoint: str = Field(
+        min_length=1, max_length=2000, description="The webhook URL, or the e-mail address"
+    )
+    language: Literal["ja", "en"] = Field(default="ja", description="Language of e-mails")
     filters: FiltersIn = Field(default_factory=FiltersIn)
 
 
@@ -60,6 +64,7 @@ class SubscriptionOut(BaseModel):
     subscription_id: str
     channel: str
     endpoint: str
+    language: str
     filters: FiltersIn
     status: str
     events_since_start: int
@@ -131,7 +136,26 @@ async def _own(
     return row
 
 
-def _refuse_endpoint(request: Request, endpoint: str) -> None:
+EMAIL_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+
+
+def _refuse_endpoint(request: Request, channel: str, endpoint: str) -> None:
+    if channel == "email":
+        if not EMAIL_ADDRESS.match(endpoint):
+            raise Problem(
+                422,
+                "Invalid request",
+                "endpoint must be an e-mail address.",
+                errors=[
+                    {
+                        "field": "endpoint",
+                        "in": "body",
+                        "rule": "email",
+                        "message": "not an e-mail address",
+                    }
+                ],
+            )
+        return
     settings = runtime_of(request).settings
     parts = urlsplit(endpoint)
     problem = None
@@ -192,7 +216,7 @@ async def subscribe(
     subscription: SubscriptionIn, request: Request, write: SubscriberWrite
 ) -> JSONResponse:
     """Subscribe a webhook; it must answer a signed handshake. The secret is shown once."""
-    _refuse_endpoint(request, subscription.endpoint)
+    _refuse_endpoint(request, subscription.channel, subscription.endpoint)
     errors = domain.check_filters(subscription.filters.model_dump())
     if errors:
         raise Problem(422, "Invalid request", "Unknown values in filters.", errors=errors)
@@ -204,6 +228,7 @@ async def subscribe(
         owner_institution_id=write.principal.institution_id,
         channel=subscription.channel,
         endpoint=subscription.endpoint,
+        language=subscription.language,
         filters=subscription.filters.model_dump(mode="json"),
         status="requested",
         secrets=[{"secret": secret, "expires_at": None}],
@@ -211,7 +236,8 @@ async def subscribe(
         created_at=now,
         updated_at=now,
     )
-    await _handshake(request, row)
+    if row.channel == "rest-hook":
+        await _handshake(request, row)
     row.status = "active"
     async with write.transaction() as session:
         session.add(row)
@@ -317,21 +343,8 @@ async def missed_events(
             .limit(limit)
         )
         return [
-            MissedEvent(event_number=number, event=_event(entry)) for number, entry in rows.all()
+            MissedEvent(event_number=number, event=event_of(entry)) for number, entry in rows.all()
         ]
-
-
-def _event(entry: TimelineEntry) -> dict[str, Any]:
-    return {
-        "id": entry.event_id,
-        "type": entry.event_type,
-        "source": f"/services/{entry.source}",
-        "subject": entry.candidate_id,
-        "sequence": entry.sequence,
-        "time": entry.occurred_at.isoformat(),
-        "urgent": entry.urgent,
-        "data": entry.data,
-    }
 
 
 @subscriptions.get("/{subscription_id}/deliveries", response_model=list[DeliveryOut])
@@ -415,7 +428,7 @@ async def timeline(candidate_id: EntityId, request: Request, principal: Reader) 
             candidate_id=candidate_id,
             name=state.name,
             stage=state.stage,
-            events=[_event(entry) for entry in entries],
+            events=[event_of(entry) for entry in entries],
         )
 
 

@@ -32,6 +32,10 @@ class Settings(ServiceSettings):
         description="Waits between webhook attempts; after the last, the subscription errs",
     )
     delivery_poll_seconds: float = Field(default=1.0, gt=0)
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_sender: str = "access-program-notify@localhost"
+    smtp_starttls: bool = False
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -10,17 +10,20 @@ import asyncio
 import contextlib
 import json
 import logging
+import smtplib
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from typing import Any
 
 import httpx
 from sqlalchemy import select
 
-from services.notify.domain import next_attempt_delay, sign
+from services.notify.domain import email_text, next_attempt_delay, sign
 from services.notify.tables import (
     AttemptRow,
+    CandidateState,
     DeliveryRow,
     NotificationRow,
     SubscriptionRow,
@@ -58,17 +61,60 @@ def notification_body(subscription: SubscriptionRow, number: int, entry: Timelin
         "event_number": number,
         "events_since_subscription_start": subscription.events_since_start,
         "urgent": entry.urgent,
-        "event": {
-            "id": entry.event_id,
-            "type": entry.event_type,
-            "source": f"/services/{entry.source}",
-            "subject": entry.candidate_id,
-            "sequence": entry.sequence,
-            "time": entry.occurred_at.isoformat(),
-            "data": entry.data,
-        },
+        "event": event_of(entry),
     }
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+async def _post(
+    client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]
+) -> tuple[int | None, str | None]:
+    try:
+        reply = await client.post(url, content=body, headers=headers)
+        return reply.status_code, None
+    except httpx.HTTPError as failure:
+        return None, f"{type(failure).__name__}: {failure}"
+
+
+async def _send_email(
+    runtime: ServiceRuntime, subscription: SubscriptionRow, entry: TimelineEntry, name: str | None
+) -> tuple[int | None, str | None]:
+    """Send over SMTP; an accepted message counts as 250, like the server's own answer."""
+    settings = runtime.settings
+    subject, text = email_text(subscription.language, event_of(entry), name)
+    message = EmailMessage()
+    message["From"] = settings.smtp_sender
+    message["To"] = subscription.endpoint
+    message["Subject"] = subject
+    message.set_content(text)
+
+    def send() -> None:
+        with smtplib.SMTP(
+            settings.smtp_host, settings.smtp_port, timeout=settings.webhook_timeout_seconds
+        ) as smtp:
+            if settings.smtp_starttls:
+                smtp.starttls()
+            smtp.send_message(message)
+
+    try:
+        await asyncio.to_thread(send)
+        return 250, None
+    except (OSError, smtplib.SMTPException) as failure:
+        return None, f"{type(failure).__name__}: {failure}"
+
+
+def event_of(entry: TimelineEntry) -> dict[str, Any]:
+    """The event as notify shows it: in webhook bodies, e-mails and the timeline."""
+    return {
+        "id": entry.event_id,
+        "type": entry.event_type,
+        "source": f"/services/{entry.source}",
+        "subject": entry.candidate_id,
+        "sequence": entry.sequence,
+        "time": entry.occurred_at.isoformat(),
+        "urgent": entry.urgent,
+        "data": entry.data,
+    }
 
 
 async def deliver_due(runtime: ServiceRuntime, client: httpx.AsyncClient) -> int:
@@ -104,15 +150,16 @@ async def deliver_due(runtime: ServiceRuntime, client: httpx.AsyncClient) -> int
             assert notification is not None
             entry = await session.get(TimelineEntry, notification.event_id)
             assert entry is not None
-            body = notification_body(subscription, delivery.event_number, entry)
-            headers = signature_headers(subscription, delivery.delivery_id, body, now)
             started = time.monotonic()
-            status_code, error = None, None
-            try:
-                reply = await client.post(subscription.endpoint, content=body, headers=headers)
-                status_code = reply.status_code
-            except httpx.HTTPError as failure:
-                error = f"{type(failure).__name__}: {failure}"
+            if subscription.channel == "email":
+                state = await session.get(CandidateState, entry.candidate_id)
+                status_code, error = await _send_email(
+                    runtime, subscription, entry, state.name if state else None
+                )
+            else:
+                body = notification_body(subscription, delivery.event_number, entry)
+                headers = signature_headers(subscription, delivery.delivery_id, body, now)
+                status_code, error = await _post(client, subscription.endpoint, body, headers)
             session.add(
                 AttemptRow(
                     attempt_id=str(uuid.uuid4()),
@@ -125,7 +172,7 @@ async def deliver_due(runtime: ServiceRuntime, client: httpx.AsyncClient) -> int
             )
             delivery.attempts += 1
             attempted += 1
-            if status_code is not None and 200 <= status_code < 300:
+            if status_code is not None and (200 <= status_code < 300 or status_code == 250):
                 delivery.status, delivery.next_attempt_at = "delivered", None
             elif status_code == 410:  # the receiver says it is gone for good
                 delivery.status, delivery.next_attempt_at = "gone", None

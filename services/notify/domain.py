@@ -133,3 +133,49 @@ def funnel(states: list[dict[str, Any]]) -> dict[str, Any]:
         for value in sorted({row[dimension] for row in states if row[dimension]}):
             by[dimension][value] = count([row for row in states if row[dimension] == value])
     return {"candidates": len(states), "reached": count(states), "by": by}
+
+
+STAGE_NAMES = {
+    "ja": {
+        "surveyed": "国内外調査",
+        "shortlisted": "支援候補",
+        "selected": "支援対象",
+        "trial-started": "治験・臨床研究の開始",
+        "data-collection": "有効性・安全性の知見の収集",
+        "social-implementation": "社会実装",
+        "declined": "非採択",
+        "discontinued": "開発中止",
+        "withdrawn": "取下げ",
+    },
+    "en": {stage.value: stage.value.replace("-", " ") for stage in ProgramStage},
+}
+
+
+def email_text(language: str, event: dict[str, Any], name: str | None) -> tuple[str, str]:
+    """Subject and body of a notification e-mail, in the subscriber's language."""
+    names = STAGE_NAMES[language]
+    label = name or event["subject"]
+    stage = event["data"].get("stage") if isinstance(event["data"].get("stage"), dict) else None
+    kind = event["type"].removeprefix("jp.mhlw.accessprogram.")
+    urgent = event.get("urgent", False)
+    if language == "ja":
+        change = (
+            f"{names.get(stage['previous'], '-')} → {names[stage['current']]}" if stage else kind
+        )
+        subject = f"{'【至急】' if urgent else ''}【未承認薬等アクセス確保事業】{label}: {change}"
+        body = (
+            f"候補技術等: {label}\n候補ID: {event['subject']}\n事象: {kind}\n"
+            f"日時: {event['time']}\n" + (f"段階: {change}\n" if stage else "")
+        )
+    else:
+        change = (
+            f"{names.get(stage['previous'] or '', '-')} -> {names[stage['current']]}"
+            if stage
+            else kind
+        )
+        subject = f"{'[URGENT] ' if urgent else ''}[Access program] {label}: {change}"
+        body = (
+            f"Candidate: {label}\nCandidate id: {event['subject']}\nEvent: {kind}\n"
+            f"Time: {event['time']}\n" + (f"Stage: {change}\n" if stage else "")
+        )
+    return subject, body

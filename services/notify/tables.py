@@ -57,6 +57,7 @@ class SubscriptionRow(Base):
     owner_institution_id: Mapped[str] = mapped_column(String(100))
     channel: Mapped[str] = mapped_column(String(20))
     endpoint: Mapped[str] = mapped_column(String(2000))
+    language: Mapped[str] = mapped_column(String(5))
     filters: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(20), index=True)
     secrets: Mapped[list[dict[str, Any]]] = mapped_column(JSON)

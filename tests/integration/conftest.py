@@ -13,7 +13,7 @@ from deploy.demo import Pipeline
 from shared import migrations
 from shared.service import ServiceRuntime
 from shared.settings import ServiceSettings
-from tests.conftest import fresh_topics
+from tests.conftest import CollectedMail, fresh_topics
 from tests.identities import Identities
 from tests.support import wait_until
 
@@ -147,12 +147,14 @@ async def start_system(
     kafka_bootstrap: str,
     topic_prefix: str,
     identities: Identities,
+    smtp_port: int,
 ) -> AsyncIterator[System]:
     async with contextlib.AsyncExitStack() as stack:
         services = {}
         for name in ("intake", "evaluation", "followup", "notify"):
+            extra = {"smtp_port": smtp_port} if name == "notify" else {}
             settings = service_settings(
-                name, await new_database(), kafka_bootstrap, topic_prefix, identities
+                name, await new_database(), kafka_bootstrap, topic_prefix, identities, **extra
             )
             services[name] = await stack.enter_async_context(run_service(settings, identities))
         pipeline = Pipeline(
@@ -173,17 +175,25 @@ async def system(
     kafka_bootstrap: str,
     topic_prefix: str,
     identities: Identities,
+    smtp_server: tuple[int, CollectedMail],
 ) -> AsyncIterator[System]:
     """Every service, started for one test."""
-    async with start_system(new_database, kafka_bootstrap, topic_prefix, identities) as started:
+    async with start_system(
+        new_database, kafka_bootstrap, topic_prefix, identities, smtp_server[0]
+    ) as started:
         yield started
 
 
 @pytest.fixture(scope="module")
 async def shared_system(
-    new_database: Callable[[], Awaitable[str]], kafka_bootstrap: str, identities: Identities
+    new_database: Callable[[], Awaitable[str]],
+    kafka_bootstrap: str,
+    identities: Identities,
+    smtp_server: tuple[int, CollectedMail],
 ) -> AsyncIterator[System]:
     """Every service, started once for a module whose tests each make their own records."""
     prefix = await fresh_topics(kafka_bootstrap)
-    async with start_system(new_database, kafka_bootstrap, prefix, identities) as started:
+    async with start_system(
+        new_database, kafka_bootstrap, prefix, identities, smtp_server[0]
+    ) as started:
         yield started

@@ -13,6 +13,7 @@ from deploy.demo import EXAMPLES, prepare_committee, walk
 from shared.events import CloudEvent
 from shared.events.followup import TrialStarted
 from shared.messaging.kafka import make_producer
+from tests.conftest import CollectedMail
 from tests.identities import Identities
 from tests.integration.conftest import System
 from tests.integration.processes import ServiceProcess
@@ -291,3 +292,50 @@ async def test_a_delivery_pending_across_a_restart_of_notify_arrives_once(
     attempts = receiver.notifications()
     assert len({item.headers["webhook-id"] for item in attempts}) == 1
     assert len(attempts) == 3  # 503, 503, then accepted: delivered once, never again
+
+
+async def test_an_email_arrives_in_the_subscribers_language(
+    system: System, smtp_server: tuple[int, CollectedMail]
+) -> None:
+    _, mailbox = smtp_server
+    mailbox.messages.clear()
+    ministry = system.notify.as_("ministry")
+    for address, language, stage in [
+        ("kenkyu@mhlw.example.jp", "ja", "selected"),
+        ("liaison@mhlw.example.jp", "en", "declined"),
+    ]:
+        reply = await system.notify.client.post(
+            "/subscriptions",
+            json={
+                "channel": "email",
+                "endpoint": address,
+                "language": language,
+                "filters": {"stages": [stage]},
+            },
+            headers=ministry,
+        )
+        assert reply.status_code == 201, reply.text
+    meeting = await prepare_committee(system.pipeline)
+    await walk(system.pipeline, EXAMPLES[1], meeting)  # selected
+    await walk(system.pipeline, EXAMPLES[2], meeting)  # declined
+
+    async def both_arrived() -> bool:
+        return len(mailbox.messages) >= 2
+
+    await wait_until(both_arrived, timeout_s=30, what="two e-mails")
+    by_recipient = {message["To"]: message for message in mailbox.messages}
+    japanese = by_recipient["kenkyu@mhlw.example.jp"]
+    assert japanese["Subject"] == (
+        "【未承認薬等アクセス確保事業】AAV in vivo gene therapy for AADC deficiency: "
+        "支援候補 → 支援対象"
+    )
+    assert "候補ID:" in japanese.get_content()
+    english = by_recipient["liaison@mhlw.example.jp"]
+    assert english["Subject"] == (
+        "[Access program] SYNTHETIC DEMO antiviral (not a real product): shortlisted -> declined"
+    )
+    bad = await system.notify.client.post(
+        "/subscriptions", json={"channel": "email", "endpoint": "not-an-address"}, headers=ministry
+    )
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "endpoint"

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-23 02:46:59.864660
+Create Date: 2026-11-23 02:53:49.443587
 """
 
 from collections.abc import Sequence
@@ -41,6 +41,7 @@ def upgrade() -> None:
         sa.Column("owner_institution_id", sa.String(length=100), nullable=False),
         sa.Column("channel", sa.String(length=20), nullable=False),
         sa.Column("endpoint", sa.String(length=2000), nullable=False),
+        sa.Column("language", sa.String(length=5), nullable=False),
         sa.Column("filters", sa.JSON(), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("secrets", sa.JSON(), nullable=False),
