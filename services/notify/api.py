@@ -1,17 +1,20 @@
 """notify's HTTP API: ministry staff subscribe to stage changes and follow every candidate."""
 
+import asyncio
 import json
 import re
+import time
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
-from fastapi import APIRouter, Path, Query, Request, status
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Header, Path, Query, Request, status
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notify import domain
@@ -430,6 +433,74 @@ async def timeline(candidate_id: EntityId, request: Request, principal: Reader) 
             stage=state.stage,
             events=[event_of(entry) for entry in entries],
         )
+
+
+@read_model.get(
+    "/stream",
+    summary="Server-Sent Events: pipeline events as notify receives them",
+    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+)
+async def live_stream(
+    request: Request,
+    principal: Reader,
+    stages: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006 (FastAPI reads it)
+    urgent_only: bool = False,
+    close_after: Annotated[
+        float,
+        Query(
+            gt=0,
+            le=3600,
+            description="Seconds until the server closes; reconnect with Last-Event-ID",
+        ),
+    ] = 300,
+    last_event_id: Annotated[
+        str | None, Header(alias="Last-Event-ID", pattern=r"^\d{1,18}$")
+    ] = None,
+) -> StreamingResponse:
+    """For dashboards: each event as `id: position`, `event: type`, `data: JSON`."""
+    errors = domain.check_filters({"stages": stages})
+    if errors:
+        raise Problem(422, "Invalid request", "Unknown values in stages.", errors=errors)
+    runtime = runtime_of(request)
+    async with runtime.db.sessions() as session:
+        newest = (await session.execute(select(func.max(TimelineEntry.position)))).scalar()
+    start = int(last_event_id) if last_event_id is not None else newest or 0
+
+    async def events() -> AsyncIterator[str]:
+        position, deadline, quiet_since = start, time.monotonic() + close_after, time.monotonic()
+        yield "retry: 3000\n\n"
+        while time.monotonic() < deadline and not await request.is_disconnected():
+            query = (
+                select(TimelineEntry, CandidateState.registered_by)
+                .outerjoin(
+                    CandidateState, CandidateState.candidate_id == TimelineEntry.candidate_id
+                )
+                .where(TimelineEntry.position > position)
+                .order_by(TimelineEntry.position)
+                .limit(100)
+            )
+            async with runtime.db.sessions() as session:
+                rows = (await session.execute(query)).all()
+            for entry, registered_by in rows:
+                position = entry.position
+                if not principal.party_to(registered_by):
+                    continue
+                if stages and entry.stage_current not in stages:
+                    continue
+                if urgent_only and not entry.urgent:
+                    continue
+                quiet_since = time.monotonic()
+                data = json.dumps(event_of(entry), ensure_ascii=False, separators=(",", ":"))
+                yield f"id: {entry.position}\nevent: {entry.event_type}\ndata: {data}\n\n"
+            if time.monotonic() - quiet_since > 15:
+                quiet_since = time.monotonic()
+                yield ": keep-alive\n\n"  # keeps proxies from closing a quiet stream
+            if not rows:
+                await asyncio.sleep(0.5)
+
+    return StreamingResponse(
+        events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+    )
 
 
 @read_model.get("/funnel")

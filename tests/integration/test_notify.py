@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -339,3 +341,53 @@ async def test_an_email_arrives_in_the_subscribers_language(
     )
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["field"] == "endpoint"
+
+
+def _server_sent_events(text: str) -> list[dict[str, str]]:
+    events = []
+    for block in text.split("\n\n"):
+        fields = dict(
+            line.split(": ", 1)
+            for line in block.splitlines()
+            if ": " in line and not line.startswith(":")
+        )
+        if "data" in fields:
+            events.append(fields)
+    return events
+
+
+async def test_the_live_stream_shows_events_as_they_happen_and_resumes(system: System) -> None:
+    ministry = system.notify.as_("ministry")
+
+    async def listen(**params: str) -> str:
+        reply = await system.notify.client.get(
+            "/stream", params={"close_after": "4", **params}, headers=ministry
+        )
+        assert reply.status_code == 200
+        assert reply.headers["content-type"].startswith("text/event-stream")
+        return reply.text
+
+    listening = asyncio.create_task(listen(stages="declined"))
+    await asyncio.sleep(0.5)
+    candidate_id, _ = await walk(
+        system.pipeline, EXAMPLES[2], await prepare_committee(system.pipeline)
+    )
+    events = _server_sent_events(await listening)
+    assert [event["event"] for event in events] == [
+        "jp.mhlw.accessprogram.evaluation.support.decided.v1"
+    ]
+    decided = json.loads(events[0]["data"])
+    assert decided["subject"] == candidate_id
+    assert decided["data"]["stage"]["current"] == "declined"
+
+    # A dashboard that lost its connection resumes after the last id it saw.
+    await system.published()
+    everything = _server_sent_events(await listen(**{"close_after": "1"}))
+    assert everything == []  # nothing new since the stream opened
+    resumed = await system.notify.client.get(
+        "/stream",
+        params={"close_after": "1"},
+        headers={**ministry, "Last-Event-ID": str(int(events[0]["id"]) - 1)},
+    )
+    replayed = _server_sent_events(resumed.text)
+    assert replayed[0]["id"] == events[0]["id"]

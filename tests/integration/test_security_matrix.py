@@ -72,6 +72,7 @@ class Decision:
     public: bool = False
     # A body that needs the prepared records' ids (a subscription's webhook URL, say).
     body_with_ids: Callable[[dict[str, str]], dict[str, Any]] | None = None
+    params: dict[str, str] | None = None
 
 
 PUBLIC = Decision(public=True)
@@ -243,6 +244,7 @@ MATRIX: dict[str, dict[tuple[str, str], Decision]] = {
         ("GET", "/readyz"): PUBLIC,
         ("GET", "/audit"): Decision(EVERYONE),
         ("GET", "/topics"): Decision(READERS),
+        ("GET", "/stream"): Decision(READERS, params={"close_after": "0.3"}),
         ("GET", "/funnel"): Decision(READERS, "filtered", level="candidate"),
         ("GET", "/candidates/{candidate_id}/timeline"): Decision(
             READERS, "hidden", level="candidate"
@@ -466,7 +468,7 @@ async def test_route_answers_each_caller_as_decided(
         if decision.body_with_ids:
             body = decision.body_with_ids(ids)
         return await target.client.request(
-            method, template.format(**ids), json=body, headers=headers
+            method, template.format(**ids), json=body, headers=headers, params=decision.params
         )
 
     if decision.public:

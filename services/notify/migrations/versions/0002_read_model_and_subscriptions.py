@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-23 02:53:49.443587
+Create Date: 2026-11-23 02:55:14.502095
 """
 
 from collections.abc import Sequence
@@ -58,6 +58,12 @@ def upgrade() -> None:
 
     op.create_table(
         "timeline",
+        sa.Column(
+            "position",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
         sa.Column("event_id", sa.String(length=64), nullable=False),
         sa.Column("candidate_id", sa.String(length=64), nullable=False),
         sa.Column("source", sa.String(length=60), nullable=False),
@@ -68,7 +74,8 @@ def upgrade() -> None:
         sa.Column("stage_current", sa.String(length=40), nullable=True),
         sa.Column("urgent", sa.Boolean(), nullable=False),
         sa.Column("data", sa.JSON(), nullable=False),
-        sa.PrimaryKeyConstraint("event_id", name=op.f("pk_timeline")),
+        sa.PrimaryKeyConstraint("position", name=op.f("pk_timeline")),
+        sa.UniqueConstraint("event_id", name=op.f("uq_timeline_event_id")),
     )
     with op.batch_alter_table("timeline", schema=None) as batch_op:
         batch_op.create_index(
