@@ -148,8 +148,11 @@ async def deliver_due(runtime: ServiceRuntime, client: httpx.AsyncClient) -> int
                 NotificationRow, (delivery.subscription_id, delivery.event_number)
             )
             assert notification is not None
-            entry = await session.get(TimelineEntry, notification.event_id)
-            assert entry is not None
+            entry = (
+                await session.execute(
+                    select(TimelineEntry).where(TimelineEntry.event_id == notification.event_id)
+                )
+            ).scalar_one()
             started = time.monotonic()
             if subscription.channel == "email":
                 state = await session.get(CandidateState, entry.candidate_id)

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 from standardwebhooks import Webhook
 
 from deploy.demo import EXAMPLES, prepare_committee, walk
@@ -33,6 +34,20 @@ async def _subscribe(system: System, receiver: Receiver, **filters: Any) -> dict
     )
     assert reply.status_code == 201, reply.text
     return reply.json()
+
+
+async def _events_about(system: System, candidate_id: str) -> int:
+    """How many events the producing services wrote about a candidate (their outboxes)."""
+    total = 0
+    for service in (system.intake, system.evaluation, system.followup):
+        outbox = service.runtime.tables.outbox
+        async with service.runtime.db.sessions() as session:
+            total += (
+                await session.execute(
+                    select(func.count()).select_from(outbox).where(outbox.c.subject == candidate_id)
+                )
+            ).scalar_one()
+    return total
 
 
 async def _until_received(receiver: Receiver, count: int) -> None:
@@ -105,12 +120,15 @@ async def test_filters_hold_numbers_are_contiguous_and_missed_events_are_returne
         candidate_id, _ = await walk(system.pipeline, EXAMPLES[0], meeting)
         await system.published()
 
-        timeline = (
-            await system.notify.client.get(
+        expected = await _events_about(system, candidate_id)
+
+        async def timeline_complete() -> bool:
+            timeline = await system.notify.client.get(
                 f"/candidates/{candidate_id}/timeline", headers=system.notify.as_("ministry")
             )
-        ).json()
-        expected = len(timeline["events"])
+            return len(timeline.json()["events"]) == expected
+
+        await wait_until(timeline_complete, what="notify to receive every event")
         await _until_received(everything_urgent_or_not, expected)
         numbers = sorted(
             item.json["event_number"] for item in everything_urgent_or_not.notifications()
