@@ -61,6 +61,10 @@ class SubscriptionIn(Contract):
     )
     language: Literal["ja", "en"] = Field(default="ja", description="Language of e-mails")
     filters: FiltersIn = Field(default_factory=FiltersIn)
+    digest: bool = Field(default=False, description="Bundle non-urgent events into a daily digest")
+    heartbeat_seconds: int | None = Field(
+        default=None, ge=1, le=86_400, description="Send a heartbeat after this much silence"
+    )
 
 
 class SubscriptionOut(BaseModel):
@@ -68,6 +72,8 @@ class SubscriptionOut(BaseModel):
     channel: str
     endpoint: str
     language: str
+    digest: bool
+    heartbeat_seconds: int | None
     filters: FiltersIn
     status: str
     events_since_start: int
@@ -232,6 +238,8 @@ async def subscribe(
         channel=subscription.channel,
         endpoint=subscription.endpoint,
         language=subscription.language,
+        digest=subscription.digest,
+        heartbeat_seconds=subscription.heartbeat_seconds,
         filters=subscription.filters.model_dump(mode="json"),
         status="requested",
         secrets=[{"secret": secret, "expires_at": None}],

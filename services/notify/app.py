@@ -32,6 +32,9 @@ class Settings(ServiceSettings):
         description="Waits between webhook attempts; after the last, the subscription errs",
     )
     delivery_poll_seconds: float = Field(default=1.0, gt=0)
+    digest_seconds: float = Field(
+        default=86_400, gt=0, description="How often digest subscriptions get their bundle"
+    )
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_sender: str = "access-program-notify@localhost"

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notify.domain import email_text, next_attempt_delay, sign
 from services.notify.tables import (
@@ -117,6 +118,103 @@ def event_of(entry: TimelineEntry) -> dict[str, Any]:
     }
 
 
+async def _entries(
+    session: AsyncSession, subscription_id: str, numbers: list[int]
+) -> list[TimelineEntry]:
+    rows = await session.execute(
+        select(NotificationRow.event_number, TimelineEntry)
+        .join(TimelineEntry, TimelineEntry.event_id == NotificationRow.event_id)
+        .where(
+            NotificationRow.subscription_id == subscription_id,
+            NotificationRow.event_number.in_(numbers),
+        )
+        .order_by(NotificationRow.event_number)
+    )
+    return [entry for _, entry in rows.all()]
+
+
+def digest_body(subscription: SubscriptionRow, items: list[tuple[int, TimelineEntry]]) -> bytes:
+    body = {
+        "type": "digest",
+        "subscription_id": subscription.subscription_id,
+        "events_since_subscription_start": subscription.events_since_start,
+        "events": [{"event_number": number, "event": event_of(entry)} for number, entry in items],
+    }
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+async def send_digests(runtime: ServiceRuntime, now: datetime) -> int:
+    """Bundle each digest subscription's held notifications into one delivery."""
+    bundled = 0
+    async with runtime.db.transaction() as session:
+        held = list(
+            (
+                await session.execute(
+                    select(DeliveryRow)
+                    .where(DeliveryRow.status == "held")
+                    .order_by(DeliveryRow.subscription_id, DeliveryRow.event_number)
+                    .with_for_update(skip_locked=True)
+                )
+            ).scalars()
+        )
+        by_subscription: dict[str, list[DeliveryRow]] = {}
+        for row in held:
+            by_subscription.setdefault(row.subscription_id, []).append(row)
+        for subscription_id, rows in by_subscription.items():
+            for row in rows:
+                row.status = "digested"
+            session.add(
+                DeliveryRow(
+                    delivery_id=f"msg_{uuid.uuid4().hex}",
+                    subscription_id=subscription_id,
+                    event_number=rows[-1].event_number,
+                    digest_of=[row.event_number for row in rows],
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
+            bundled += 1
+    return bundled
+
+
+async def send_heartbeats(runtime: ServiceRuntime, client: httpx.AsyncClient, now: datetime) -> int:
+    """A signed heartbeat to each webhook that has heard nothing for its heartbeat period."""
+    sent = 0
+    async with runtime.db.transaction() as session:
+        quiet = (
+            await session.execute(
+                select(SubscriptionRow)
+                .where(
+                    SubscriptionRow.status == "active",
+                    SubscriptionRow.channel == "rest-hook",
+                    SubscriptionRow.heartbeat_seconds.is_not(None),
+                )
+                .with_for_update(skip_locked=True)
+            )
+        ).scalars()
+        for subscription in quiet:
+            assert subscription.heartbeat_seconds is not None
+            since = subscription.last_sent_at or subscription.created_at
+            if now - since < timedelta(seconds=subscription.heartbeat_seconds):
+                continue
+            body = json.dumps(
+                {
+                    "type": "heartbeat",
+                    "subscription_id": subscription.subscription_id,
+                    "events_since_subscription_start": subscription.events_since_start,
+                },
+                separators=(",", ":"),
+            ).encode()
+            headers = signature_headers(subscription, f"msg_{uuid.uuid4().hex}", body, now)
+            status_code, _ = await _post(client, subscription.endpoint, body, headers)
+            if status_code is not None and 200 <= status_code < 300:
+                subscription.last_sent_at = now
+                sent += 1
+    return sent
+
+
 async def deliver_due(runtime: ServiceRuntime, client: httpx.AsyncClient) -> int:
     """Attempt every delivery that is due; returns how many were attempted."""
     attempted = 0
@@ -144,23 +242,23 @@ async def deliver_due(runtime: ServiceRuntime, client: httpx.AsyncClient) -> int
             if subscription.status != "active":
                 delivery.status, delivery.next_attempt_at = "cancelled", None
                 continue
-            notification = await session.get(
-                NotificationRow, (delivery.subscription_id, delivery.event_number)
-            )
-            assert notification is not None
-            entry = (
-                await session.execute(
-                    select(TimelineEntry).where(TimelineEntry.event_id == notification.event_id)
-                )
-            ).scalar_one()
+            numbers = delivery.digest_of or [delivery.event_number]
+            entries = await _entries(session, delivery.subscription_id, numbers)
             started = time.monotonic()
             if subscription.channel == "email":
-                state = await session.get(CandidateState, entry.candidate_id)
-                status_code, error = await _send_email(
-                    runtime, subscription, entry, state.name if state else None
-                )
+                status_code, error = None, None
+                for entry in entries:
+                    state = await session.get(CandidateState, entry.candidate_id)
+                    status_code, error = await _send_email(
+                        runtime, subscription, entry, state.name if state else None
+                    )
+                    if error:
+                        break
             else:
-                body = notification_body(subscription, delivery.event_number, entry)
+                if delivery.digest_of:
+                    body = digest_body(subscription, list(zip(numbers, entries, strict=True)))
+                else:
+                    body = notification_body(subscription, delivery.event_number, entries[0])
                 headers = signature_headers(subscription, delivery.delivery_id, body, now)
                 status_code, error = await _post(client, subscription.endpoint, body, headers)
             session.add(
@@ -177,6 +275,7 @@ async def deliver_due(runtime: ServiceRuntime, client: httpx.AsyncClient) -> int
             attempted += 1
             if status_code is not None and (200 <= status_code < 300 or status_code == 250):
                 delivery.status, delivery.next_attempt_at = "delivered", None
+                subscription.last_sent_at = now
             elif status_code == 410:  # the receiver says it is gone for good
                 delivery.status, delivery.next_attempt_at = "gone", None
                 subscription.status = "off"
@@ -195,9 +294,15 @@ async def deliver_webhooks(runtime: ServiceRuntime, stop: asyncio.Event) -> None
     """Background loop: deliver what is due, then look again shortly."""
     timeout = httpx.Timeout(runtime.settings.webhook_timeout_seconds)
     async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+        next_digest = datetime.now(UTC) + timedelta(seconds=runtime.settings.digest_seconds)
         while not stop.is_set():
             try:
+                now = datetime.now(UTC)
+                if now >= next_digest:
+                    await send_digests(runtime, now)
+                    next_digest = now + timedelta(seconds=runtime.settings.digest_seconds)
                 await deliver_due(runtime, client)
+                await send_heartbeats(runtime, client, datetime.now(UTC))
             except Exception:
                 log.exception("webhook delivery failed; retrying shortly")
             with contextlib.suppress(TimeoutError):

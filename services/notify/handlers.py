@@ -77,14 +77,15 @@ async def record(reaction: Reaction) -> None:
                 created_at=now,
             )
         )
+        held = subscription.digest and not urgent  # urgent news never waits for a digest
         session.add(
             DeliveryRow(
                 delivery_id=f"msg_{uuid.uuid4().hex}",
                 subscription_id=subscription.subscription_id,
                 event_number=number,
-                status="pending",
+                status="held" if held else "pending",
                 attempts=0,
-                next_attempt_at=now,
+                next_attempt_at=None if held else now,
                 created_at=now,
             )
         )

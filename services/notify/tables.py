@@ -75,6 +75,9 @@ class SubscriptionRow(Base):
     status: Mapped[str] = mapped_column(String(20), index=True)
     secrets: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     events_since_start: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[bool] = mapped_column(Boolean)
+    heartbeat_seconds: Mapped[int | None] = mapped_column(Integer)
+    last_sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
@@ -101,6 +104,8 @@ class DeliveryRow(Base):
         ForeignKey("subscriptions.subscription_id"), index=True
     )
     event_number: Mapped[int] = mapped_column(Integer)
+    # A digest delivers several held notifications at once: their numbers, in order.
+    digest_of: Mapped[list[int] | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(20), index=True)
     attempts: Mapped[int] = mapped_column(Integer)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)

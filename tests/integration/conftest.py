@@ -60,6 +60,7 @@ def service_settings(
             "webhook_allowed_hosts": ["127.0.0.1"],
             "delivery_retry_seconds": [0.2] * 6,
             "delivery_poll_seconds": 0.1,
+            "digest_seconds": 2.0,
             **extra,
         }
     return settings_class(

@@ -409,3 +409,132 @@ async def test_the_live_stream_shows_events_as_they_happen_and_resumes(system: S
     )
     replayed = _server_sent_events(resumed.text)
     assert replayed[0]["id"] == events[0]["id"]
+
+
+async def test_quiet_webhooks_get_signed_heartbeats(system: System) -> None:
+    async with running_receiver() as receiver:
+        subscription = await system.notify.client.post(
+            "/subscriptions",
+            json={
+                "endpoint": receiver.url(),
+                "heartbeat_seconds": 1,
+                "filters": {"stages": ["withdrawn"]},
+            },
+            headers=system.notify.as_("ministry"),
+        )
+        created = subscription.json()
+
+        async def heartbeat() -> bool:
+            return any(item.json.get("type") == "heartbeat" for item in receiver.received)
+
+        await wait_until(heartbeat, timeout_s=10, what="a heartbeat")
+        beat = next(item for item in receiver.received if item.json.get("type") == "heartbeat")
+        assert Webhook(created["secret"]).verify(beat.body, beat.headers) == {
+            "type": "heartbeat",
+            "subscription_id": created["subscription_id"],
+            "events_since_subscription_start": 0,
+        }
+
+
+async def test_a_digest_bundles_routine_events_but_urgent_ones_go_at_once(
+    system: System,
+) -> None:
+    p = system.pipeline
+    async with running_receiver() as receiver:
+        digest = await system.notify.client.post(
+            "/subscriptions",
+            json={"endpoint": receiver.url("/digest"), "digest": True},
+            headers=system.notify.as_("ministry"),
+        )
+        assert digest.json()["digest"] is True
+        candidate_id, _ = await walk(p, EXAMPLES[0], await prepare_committee(p))
+        target = (
+            await p.followup.get(f"/support-targets/{candidate_id}", headers=p.partner)
+        ).json()
+        serious = await p.followup.post(
+            f"/trials/{target['trial_ids'][0]}/adverse-events",
+            json={
+                "meddra_term": "Seizure",
+                "seriousness": "serious",
+                "seriousness_criteria": ["SeriousResultsInHospitalization"],
+                "causality": "possible",
+                "expected": False,
+                "outcome": "recovering",
+                "onset_on": "2027-10-01",
+                "reported_on": "2027-10-02",
+            },
+            headers=p.partner,
+        )
+        assert serious.status_code == 201
+        expected = await _events_about(system, candidate_id)
+
+        def to_digest() -> list:
+            return [
+                item
+                for item in receiver.received
+                if item.headers.get("host")
+                and item.json.get("type") in {"digest", "event-notification"}
+                and item.json["subscription_id"] == digest.json()["subscription_id"]
+            ]
+
+        async def all_there() -> bool:
+            numbers = set()
+            for item in to_digest():
+                if item.json["type"] == "digest":
+                    numbers |= {event["event_number"] for event in item.json["events"]}
+                else:
+                    numbers.add(item.json["event_number"])
+            return len(numbers) >= expected
+
+        await wait_until(all_there, timeout_s=30, what="every event, bundled or urgent")
+        urgent = [item for item in to_digest() if item.json["type"] == "event-notification"]
+        assert [item.json["event"]["type"] for item in urgent] == [
+            "jp.mhlw.accessprogram.followup.adverse-event.reported.v1"
+        ]
+        assert urgent[0].json["urgent"] is True
+        bundles = [item for item in to_digest() if item.json["type"] == "digest"]
+        assert bundles, "routine events came as digests"
+        assert all(len(bundle.json["events"]) >= 1 for bundle in bundles)
+        assert not any(
+            event["event"]["urgent"] for bundle in bundles for event in bundle.json["events"]
+        )
+
+
+async def test_secret_rotation_overlaps_and_failed_deliveries_can_be_sent_again(
+    system: System,
+) -> None:
+    ministry = system.notify.as_("ministry")
+    async with running_receiver() as receiver:
+        created = await _subscribe(system, receiver, stages=["shortlisted"])
+        path = f"/subscriptions/{created['subscription_id']}"
+        rotated = (
+            await system.notify.client.post(
+                f"{path}/secret-rotation", json={"overlap_hours": 1}, headers=ministry
+            )
+        ).json()
+        receiver.answers = [500] * 7  # the attempt and its 6 retries fail: error
+        await walk(system.pipeline, EXAMPLES[2], await prepare_committee(system.pipeline))
+        await _until_received(receiver, 7)
+
+        async def erred() -> bool:
+            reply = await system.notify.client.get(path, headers=ministry)
+            return reply.json()["status"] == "error"
+
+        await wait_until(erred, what="the subscription to go to error")
+        first = receiver.notifications()[0]
+        for secret in (created["secret"], rotated["secret"]):  # both verify during the overlap
+            Webhook(secret).verify(first.body, first.headers)
+
+        [delivery] = (await system.notify.client.get(f"{path}/deliveries", headers=ministry)).json()
+        assert (delivery["status"], len(delivery["attempts"])) == ("failed", 7)
+        await system.notify.client.post(
+            f"{path}/status", json={"status": "active"}, headers=ministry
+        )
+        again = await system.notify.client.post(
+            f"/deliveries/{delivery['delivery_id']}/redelivery", headers=ministry
+        )
+        assert again.json()["status"] == "pending"
+        await _until_received(receiver, 8)
+        [delivery] = (await system.notify.client.get(f"{path}/deliveries", headers=ministry)).json()
+        assert delivery["status"] == "delivered"
+        assert receiver.notifications()[-1].headers["webhook-id"] == delivery["delivery_id"]

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-23 02:55:14.502095
+Create Date: 2026-11-23 03:17:46.690363
 """
 
 from collections.abc import Sequence
@@ -46,6 +46,9 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("secrets", sa.JSON(), nullable=False),
         sa.Column("events_since_start", sa.Integer(), nullable=False),
+        sa.Column("digest", sa.Boolean(), nullable=False),
+        sa.Column("heartbeat_seconds", sa.Integer(), nullable=True),
+        sa.Column("last_sent_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("subscription_id", name=op.f("pk_subscriptions")),
@@ -88,6 +91,7 @@ def upgrade() -> None:
         sa.Column("delivery_id", sa.String(length=40), nullable=False),
         sa.Column("subscription_id", sa.String(length=36), nullable=False),
         sa.Column("event_number", sa.Integer(), nullable=False),
+        sa.Column("digest_of", sa.JSON(), nullable=True),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
