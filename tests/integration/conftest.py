@@ -63,15 +63,15 @@ def service_settings(
             "digest_seconds": 2.0,
             **extra,
         }
-    return settings_class(
-        environment="test",
-        credentials_file=identities.path,
-        database_url=database_url,
-        kafka_bootstrap_servers=bootstrap,
-        topic_prefix=prefix,
-        relay_idle_seconds=0.05,
-        **extra,
-    )
+    fields: dict[str, object] = {
+        "environment": "test",
+        "credentials_file": identities.path,
+        "database_url": database_url,
+        "kafka_bootstrap_servers": bootstrap,
+        "topic_prefix": prefix,
+        "relay_idle_seconds": 0.05,
+    }
+    return settings_class(**(fields | extra))
 
 
 def intake_settings(

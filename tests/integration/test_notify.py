@@ -18,7 +18,7 @@ from shared.events.followup import TrialStarted
 from shared.messaging.kafka import make_producer
 from tests.conftest import CollectedMail
 from tests.identities import Identities
-from tests.integration.conftest import System
+from tests.integration.conftest import System, run_service, service_settings
 from tests.integration.processes import ServiceProcess
 from tests.receiver import Receiver, running_receiver
 from tests.support import wait_until
@@ -538,3 +538,32 @@ async def test_secret_rotation_overlaps_and_failed_deliveries_can_be_sent_again(
         [delivery] = (await system.notify.client.get(f"{path}/deliveries", headers=ministry)).json()
         assert delivery["status"] == "delivered"
         assert receiver.notifications()[-1].headers["webhook-id"] == delivery["delivery_id"]
+
+
+async def test_production_refuses_webhooks_without_https(
+    new_database: Callable[[], Awaitable[str]],
+    kafka_bootstrap: str,
+    topic_prefix: str,
+    identities: Identities,
+) -> None:
+    settings = service_settings(
+        "notify",
+        await new_database(),
+        kafka_bootstrap,
+        topic_prefix,
+        identities,
+        environment="production",
+        webhook_allowed_hosts=[],
+    )
+    async with run_service(settings, identities) as notify, running_receiver() as receiver:
+        reply = await notify.client.post(
+            "/subscriptions", json={"endpoint": receiver.url()}, headers=notify.as_("ministry")
+        )
+        assert reply.status_code == 422
+        assert reply.json()["errors"][0] == {
+            "field": "endpoint",
+            "in": "body",
+            "rule": "webhook-url",
+            "message": "must use https",
+        }
+        assert receiver.received == []  # refused before any connection was made
