@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from shared.auth import development_key
+from shared.messaging.kafka import topic_partitions
 
 PRODUCERS = ("intake", "evaluation", "followup")
 
@@ -329,13 +330,11 @@ async def event_trail(
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = []
-        for producer in PRODUCERS:
-            topic = f"{prefix}pipeline.{producer}.v1"
-            for number in consumer.partitions_for_topic(topic) or await _partitions(
-                consumer, topic
-            ):
-                partitions.append(TopicPartition(topic, number))
+        partitions = [
+            partition
+            for producer in PRODUCERS
+            for partition in await topic_partitions(consumer, f"{prefix}pipeline.{producer}.v1")
+        ]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
@@ -356,11 +355,6 @@ async def event_trail(
         return sorted(found, key=lambda event: event["ce_time"])
     finally:
         await consumer.stop()
-
-
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    await consumer._client.force_metadata_update()
-    return consumer.partitions_for_topic(topic) or set()
 
 
 def stage_history(trail: list[dict[str, Any]]) -> list[str]:

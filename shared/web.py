@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -248,10 +247,6 @@ def install_http_plumbing(app: FastAPI, *, max_body_bytes: int) -> None:
     app.add_exception_handler(Replay, _on_replay)  # type: ignore[arg-type]
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_middleware(RequestId)
-
-
-def dump_openapi(app: FastAPI) -> str:
-    return json.dumps(app.openapi(), indent=2, ensure_ascii=False) + "\n"
 
 
 def validation_problem(error: ValidationError) -> Problem:

@@ -6,7 +6,9 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+
+from shared.messaging.kafka import topic_partitions
 
 
 async def read_topic(
@@ -19,11 +21,7 @@ async def read_topic(
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic)
-        while partitions is None:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic)
-        assigned = [TopicPartition(topic, partition) for partition in sorted(partitions)]
+        assigned = await topic_partitions(consumer, topic)
         consumer.assign(assigned)
         await consumer.seek_to_beginning(*assigned)
         records: list[ConsumerRecord] = []

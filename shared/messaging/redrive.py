@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from shared.auth import Principal, Scope, require
+from shared.messaging.kafka import topic_partitions
 from shared.web import Problem, problem_responses
 
 READ_TIMEOUT_S = 5.0
@@ -97,11 +98,7 @@ def dead_letter_router() -> APIRouter:
         )
         await consumer.start()
         try:
-            topic = runtime.dead_letter_topic
-            partitions = [
-                TopicPartition(topic, number)
-                for number in sorted(await _partitions(consumer, topic))
-            ]
+            partitions = await topic_partitions(consumer, runtime.dead_letter_topic)
             consumer.assign(partitions)
             await consumer.seek_to_beginning(*partitions)
             ends = await consumer.end_offsets(partitions)
@@ -152,11 +149,3 @@ def dead_letter_router() -> APIRouter:
             await consumer.stop()
 
     return router
-
-
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    partitions = consumer.partitions_for_topic(topic)
-    if partitions is None:
-        await consumer._client.force_metadata_update()
-        partitions = consumer.partitions_for_topic(topic)
-    return partitions or set()

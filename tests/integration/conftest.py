@@ -35,6 +35,11 @@ class RunningService:
         async with self.runtime.db.sessions() as session:
             return (await session.execute(select(func.count()).select_from(table))).scalar_one()
 
+    async def writes(self) -> tuple[int, int]:
+        """(outbox rows, audit rows): a refused request must change neither."""
+        tables = self.runtime.tables
+        return await self.count(tables.outbox), await self.count(tables.audit)
+
     async def pending_events(self) -> int:
         outbox = self.runtime.tables.outbox
         async with self.runtime.db.sessions() as session:
@@ -134,12 +139,8 @@ class System:
 
     async def writes(self) -> dict[str, tuple[int, int]]:
         """(outbox rows, audit rows) of each service: a refused step must change neither."""
-        counts = {}
-        for name in ("intake", "evaluation", "followup", "notify"):
-            service: RunningService = getattr(self, name)
-            tables = service.runtime.tables
-            counts[name] = (await service.count(tables.outbox), await service.count(tables.audit))
-        return counts
+        names = ("intake", "evaluation", "followup", "notify")
+        return {name: await getattr(self, name).writes() for name in names}
 
 
 @contextlib.asynccontextmanager

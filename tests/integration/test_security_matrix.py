@@ -428,11 +428,6 @@ async def _until(system: System, candidate_id: str, stage: str) -> None:
     await wait_until(known, what=f"{candidate_id} to reach {stage} everywhere")
 
 
-async def _writes(service: RunningService) -> tuple[int, int]:
-    tables = service.runtime.tables
-    return await service.count(tables.outbox), await service.count(tables.audit)
-
-
 def _count(body: Any) -> int:
     if isinstance(body, dict):
         return body["total"] if "total" in body else body["candidates"]
@@ -476,7 +471,7 @@ async def test_route_answers_each_caller_as_decided(
         return
 
     shared = await prepare(system, decision.level, receiver)
-    before = await _writes(target)
+    before = await target.writes()
     anonymous = await call(None, shared)
     assert anonymous.status_code == 401
     assert anonymous.headers["www-authenticate"] == "Bearer"
@@ -486,7 +481,7 @@ async def test_route_answers_each_caller_as_decided(
     if decision.scoping == "hidden":
         reply = await call("other-partner", shared)
         assert reply.status_code == 404, reply.text
-    assert await _writes(target) == before, "a refused call changed something"
+    assert await target.writes() == before, "a refused call changed something"
 
     for who in sorted(decision.allowed):
         if decision.scoping == "hidden" and who == "other-partner":
